@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what virtlab needs on a Debian/Ubuntu host, idempotently:
+# Debian packages, the .venv, the daemons libvirt needs, the /dev/kvm
+# permission libvirt expects. The OCI validation suite's Go packages are in the list.
+# A second run installs nothing and takes about a second.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  say "run me as root (apt-get, libvirtd and /dev/kvm need it)" >&2
+  exit 1
+fi
+
+# 1. Debian packages: install only what is missing.
+mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/apt-packages.txt)
+missing=()
+for p in "${pkgs[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "installed" ] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${#missing[@]} Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/virtlab-apt.log 2>&1 || {
+    tail -n 30 /tmp/virtlab-apt.log >&2; say "apt-get install failed (log: /tmp/virtlab-apt.log)" >&2; exit 1; }
+fi
+
+# 2. The venv, with Debian's own python3 so that every machine gets the same one.
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3)
+stamp=.venv/.virtlab-installed
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $($py --version)"
+  "$py" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing Python packages into .venv"
+  .venv/bin/pip install -q -e '.[dev]' >/tmp/virtlab-pip.log 2>&1 || {
+    tail -n 30 /tmp/virtlab-pip.log >&2; say "pip install failed (log: /tmp/virtlab-pip.log)" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
+# 3. libvirt: no systemd here, so start the daemons by hand when they are not running.
+if ! pgrep -x virtlogd >/dev/null; then say "starting virtlogd"; virtlogd -d; fi
+if ! pgrep -x libvirtd >/dev/null; then say "starting libvirtd"; libvirtd -d; fi
+for _ in $(seq 50); do [ -S /var/run/libvirt/libvirt-sock ] && break; sleep 0.1; done
+
+# 4. /dev/kvm as udev sets it on ordinary distros. Root-only /dev/kvm makes
+#    libvirt re-probe QEMU on every domain start (about a minute each).
+if [ -e /dev/kvm ]; then
+  getent group kvm >/dev/null || groupadd -r kvm
+  if [ "$(stat -c '%G %a' /dev/kvm)" != "kvm 660" ]; then
+    say "fixing /dev/kvm permissions (group kvm, mode 0660) for libvirt"
+    chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+  fi
+fi
+
+exit 0
