@@ -1,0 +1,1 @@
+"""virtlab's low-level OCI runtime: the runc-compatible ``virtlab-runtime`` and an in-process API."""
