@@ -73,13 +73,13 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Name every command without importing any of them."""
-        return sorted(COMMANDS)
+        return sorted(set(COMMANDS) | set(self.commands))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Import and return the command named `cmd_name`, or None if unknown."""
         entry = COMMANDS.get(cmd_name)
         if entry is None:
-            return None
+            return self.commands.get(cmd_name)
         module_name, attr, _ = entry
         try:
             module = importlib.import_module(module_name)
@@ -91,7 +91,10 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List commands with their stored one-line help (no imports)."""
-        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        rows = [
+            (name, COMMANDS[name][2] if name in COMMANDS else self.commands[name].get_short_help_str())
+            for name in self.list_commands(ctx)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
