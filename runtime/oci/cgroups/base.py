@@ -1,0 +1,221 @@
+"""What the v1 and v2 managers share: planned writes with rollback, process listing,
+signalling every process, and removal.
+
+A manager turns linux.resources into a list of ``Write`` steps first (``plan``), then
+runs them. ``update`` reads the current value of each single-value file before writing it
+and writes the old values back if a later step fails, so an update applies whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from runtime.oci.cgroups import files, hierarchy
+from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported
+from runtime.oci.cgroups.resources import HostFacts
+
+log = logging.getLogger("virtlab.cgroups")
+
+UNLIMITED = 2**62  # v1 reports "no limit" as 9223372036854771712 (LONG_MAX rounded to a page)
+
+
+@dataclass
+class Write:
+    """One planned write: ``value`` into ``file`` of the cgroup of ``controller``.
+
+    ``optional`` steps are skipped, with a note, when the kernel lacks the file or rejects
+    it as unsupported (kernel memory limits on kernel 6, blkio.leaf_weight without CFQ).
+    ``multi`` files hold one line per key (devices, per-device limits) and are not rolled back.
+    """
+
+    controller: str
+    file: str
+    value: str
+    optional: bool = False
+    multi: bool = False
+
+
+class ManagerBase:
+    """Shared behaviour of the cgroup managers. ``paths`` maps controller -> directory."""
+
+    mode = ""
+
+    def __init__(self, paths: dict[str, str], root: str = hierarchy.DEFAULT_ROOT, host: HostFacts | None = None):
+        self.paths = dict(paths)
+        self.root = root
+        self._host = host
+        self.notes: list[str] = []
+
+    # ---------------------------------------------------------------- helpers
+
+    @property
+    def host(self) -> HostFacts:
+        """Facts about the host (online CPUs, memory nodes, huge page sizes), read once."""
+        if self._host is None:
+            self._host = HostFacts.from_system()
+        return self._host
+
+    def _dirs(self) -> list[str]:
+        """Every distinct cgroup directory of this container (controllers may share one)."""
+        return sorted(set(self.paths.values()))
+
+    def _file(self, controller: str, name: str) -> str | None:
+        d = self.paths.get(controller)
+        return os.path.join(d, name) if d else None
+
+    def _note(self, message: str) -> None:
+        log.debug("%s", message)
+        self.notes.append(message)
+
+    def _run(self, steps: list[Write], rollback: bool) -> None:
+        """Run planned writes; on failure restore what was already changed when ``rollback``."""
+        undo: list[tuple[str, str]] = []
+        try:
+            for step in steps:
+                path = self._file(step.controller, step.file)
+                if path is None:
+                    self._note(f"{step.controller} controller not available: {step.file}={step.value} ignored")
+                    continue
+                if step.optional and not os.path.exists(path):
+                    self._note(f"{path} does not exist on this kernel: {step.value} ignored")
+                    continue
+                if rollback and not step.multi:
+                    try:
+                        undo.append((path, files.read(path)))
+                    except CgroupError:
+                        pass
+                try:
+                    files.write(path, step.value)
+                except CgroupError as exc:
+                    if step.optional and files.is_errno(
+                        exc, files.EINVAL, files.EOPNOTSUPP, files.ENOTSUP, files.ENOENT
+                    ):
+                        self._note(f"{exc} (ignored: not supported by this kernel)")
+                        continue
+                    raise
+        except CgroupError:
+            if rollback:
+                for path, old in reversed(undo):
+                    try:
+                        files.write(path, old)
+                    except CgroupError as exc:
+                        log.warning("could not restore %s to %r: %s", path, old, exc)
+            raise
+
+    # ---------------------------------------------------------------- processes
+
+    def _procs_dir(self) -> str:
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        """Every process in the cgroup and its child cgroups."""
+        top = self._procs_dir()
+        if not os.path.isdir(top):
+            return []
+        out: set[int] = set()
+        for dirpath, _, _ in os.walk(top):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    out.update(int(x) for x in f.read().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            except OSError as exc:
+                raise CgroupError(f"cannot list processes of cgroup {dirpath}: {exc.strerror}") from exc
+        return sorted(out)
+
+    def add(self, pid: int) -> None:
+        """Move process ``pid`` into the cgroup in every hierarchy (creating it if needed)."""
+        self._ensure()
+        for d in self._dirs():
+            try:
+                files.write(os.path.join(d, "cgroup.procs"), int(pid))
+            except CgroupError as exc:
+                raise CgroupError(f"cannot add process {pid} to cgroup {d}: {str(exc).rsplit(': ', 1)[-1]}") from exc
+
+    def _ensure(self) -> None:
+        raise NotImplementedError
+
+    def _kill_file(self) -> str | None:
+        """cgroup.kill of the cgroup2 directory, when the kernel has it (5.14 and later)."""
+        d = self.paths.get("")
+        if d and os.path.exists(os.path.join(d, "cgroup.kill")):
+            return os.path.join(d, "cgroup.kill")
+        return None
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to every process in the cgroup.
+
+        SIGKILL goes through cgroup.kill where it exists (atomic, no fork race). Other
+        signals are sent while the cgroup is frozen, so no child escapes between listing
+        and signalling; a frozen container stays frozen unless the signal is SIGKILL.
+        """
+        kill_file = self._kill_file()
+        if sig == signal.SIGKILL and kill_file:
+            files.write(kill_file, "1")
+            return
+        was_frozen = False
+        froze = False
+        try:
+            was_frozen = self.state() == "frozen"
+            if not was_frozen:
+                self.freeze()
+                froze = True
+        except (CgroupUnsupported, CgroupError) as exc:
+            log.debug("signalling without freezing: %s", exc)
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if froze or (was_frozen and sig == signal.SIGKILL):
+                self.thaw()
+
+    # ---------------------------------------------------------------- freezer
+
+    def state(self) -> str:
+        """ "frozen" or "thawed"."""
+        raise NotImplementedError
+
+    def freeze(self) -> None:
+        """Stop every process in the cgroup; returns once they are all stopped."""
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        """Let the processes run again."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- removal
+
+    def destroy(self) -> None:
+        """Remove the cgroup directories (and empty parents virtlab made). Idempotent; kills nothing."""
+        errors = []
+        for d in self._dirs():
+            if not hierarchy.under(d, self.root):
+                errors.append(f"refusing to remove {d}: not under {self.root}")
+                continue
+            try:
+                hierarchy.remove_tree(d, stop_at=self.root)
+            except CgroupError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise CgroupError("; ".join(errors))
+
+
+def wait_until(predicate, timeout: float, what: str) -> bool:
+    """Poll ``predicate`` with a growing delay until it is true or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            log.debug("timed out waiting for %s", what)
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)

@@ -1,0 +1,379 @@
+"""The cgroup v2 (unified) manager: one directory, controllers enabled from the top down.
+
+v1-style OCI values are converted as runc and crun do: cpu.weight from shares (crun's
+curve), cpu.max from quota and period, io.weight from the blkio weight, memory.swap.max
+as swap minus limit. Device rules become an eBPF program attached to the directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import time
+
+from runtime.oci.cgroups import files, hierarchy
+from runtime.oci.cgroups.base import ManagerBase, Write
+from runtime.oci.cgroups.errors import CgroupError, FreezeTimeout, InvalidResources
+from runtime.oci.cgroups.resources import (
+    HostFacts,
+    blkio_weight_to_io_weight,
+    device_rules,
+    shares_to_weight,
+    swap_to_v2,
+    validate,
+)
+
+log = logging.getLogger("virtlab.cgroups")
+
+FREEZE_TIMEOUT = 5.0
+# Enabled for every container when the parent offers them: the limits people set, and stats.
+ALWAYS = ("cpu", "io", "memory", "pids")
+_THROTTLE = {
+    "throttleReadBpsDevice": "rbps",
+    "throttleWriteBpsDevice": "wbps",
+    "throttleReadIOPSDevice": "riops",
+    "throttleWriteIOPSDevice": "wiops",
+}
+
+
+class V2Manager(ManagerBase):
+    """A container's cgroup in a cgroup2 tree. ``paths`` is ``{"": directory}``."""
+
+    mode = "v2"
+
+    def __init__(self, paths: dict[str, str], root: str = hierarchy.DEFAULT_ROOT, host: HostFacts | None = None,
+                 creation: tuple[str, list[str]] | None = None):
+        if set(paths) != {""}:
+            raise CgroupError(f"invalid cgroup v2 paths {paths!r}: expected one entry with the key \"\"")
+        super().__init__(paths, root, host)
+        self.dir = paths[""]
+        self._creation = creation
+
+    @classmethod
+    def open(cls, cgroups_path: str | None, container_id: str, root: str, host: HostFacts | None = None) -> V2Manager:
+        """Plan the container's directory (nothing is created until apply or add)."""
+        relative, parts = hierarchy.parse_cgroups_path(cgroups_path, container_id)
+        own = hierarchy.own_cgroups().get("") if relative else None
+        base = hierarchy.base_dir(root, "/", relative, own)
+        return cls({"": os.path.join(base, *parts)}, root, host, (base, parts))
+
+    # ---------------------------------------------------------------- creation
+
+    def _ensure(self, controllers: set[str] | None = None) -> bool:
+        created = False
+        if not os.path.isdir(self.dir):
+            if self._creation is None:
+                raise CgroupError(f"cgroup {self.dir} does not exist")
+            base, parts = self._creation
+            hierarchy.create_tree(base, parts)
+            created = True
+        self._enable(set(ALWAYS) | (controllers or set()))
+        return created
+
+    def _enable(self, wanted: set[str]) -> None:
+        """Enable ``wanted`` controllers (those offered) in every parent, from the root down."""
+        chain = []
+        d = os.path.dirname(self.dir)
+        while hierarchy.under(d, self.root) or os.path.normpath(d) == os.path.normpath(self.root):
+            chain.append(d)
+            if os.path.normpath(d) == os.path.normpath(self.root):
+                break
+            d = os.path.dirname(d)
+        for d in reversed(chain):
+            offered = set(_words(os.path.join(d, "cgroup.controllers")))
+            enabled = set(_words(os.path.join(d, "cgroup.subtree_control")))
+            todo = sorted((wanted & offered) - enabled)
+            if not todo:
+                continue
+            try:
+                files.write(os.path.join(d, "cgroup.subtree_control"), " ".join("+" + c for c in todo))
+            except CgroupError as exc:
+                # One at a time, so one refused controller (e.g. cpu with real-time tasks) costs only itself.
+                for c in todo:
+                    try:
+                        files.write(os.path.join(d, "cgroup.subtree_control"), "+" + c)
+                    except CgroupError as one:
+                        self._note(f"cannot enable the {c} controller in {d}: {one}")
+                log.debug("enabling %s in %s one by one after: %s", todo, d, exc)
+
+    def apply(self, resources: dict | None) -> None:
+        """Create the cgroup directory, enable controllers, and write ``resources``."""
+        resources = resources or {}
+        validate(resources, self.host, "v2")
+        created = self._ensure(_controllers_for(resources))
+        try:
+            self._run(self._plan(resources, update=False), rollback=False)
+            self._set_devices(resources, update=False)
+        except Exception:
+            if created:
+                try:
+                    self.destroy()
+                except CgroupError:
+                    pass
+            raise
+
+    def update(self, resources: dict) -> None:
+        """Change limits of a live cgroup; everything is checked first, and undone on a failed write."""
+        resources = resources or {}
+        validate(resources, self.host, "v2")
+        if not os.path.isdir(self.dir):
+            raise CgroupError(f"cannot update cgroup {self.dir}: it does not exist")
+        self._check_live(resources)
+        self._enable(_controllers_for(resources))
+        self._run(self._plan(resources, update=True), rollback=True)
+        self._set_devices(resources, update=True)
+
+    def _check_live(self, r: dict) -> None:
+        problems = []
+        limit = (r.get("memory") or {}).get("limit")
+        current = os.path.join(self.dir, "memory.current")
+        if limit not in (None, -1) and os.path.exists(current):
+            usage = files.read_int(current)
+            if limit < usage:
+                problems.append(f"invalid memory.limit {limit}: below the container's current usage of {usage} bytes")
+        for key in (r.get("unified") or {}):
+            if not os.path.exists(os.path.join(self.dir, key)):
+                problems.append(f"invalid unified key {key!r}: {self.dir} has no such file (controller not enabled?)")
+        if problems:
+            raise InvalidResources("; ".join(problems))
+
+    def _set_devices(self, r: dict, update: bool) -> None:
+        rules = device_rules(r.get("devices") or [])
+        if not rules:
+            return
+        from runtime.oci.cgroups import ebpf
+
+        ebpf.set_device_rules(self.dir, rules, replace=True)
+
+    # ---------------------------------------------------------------- plan
+
+    def _plan(self, r: dict, update: bool) -> list[Write]:
+        steps: list[Write] = []
+        steps += self._plan_memory(r.get("memory") or {}, update)
+        steps += self._plan_cpu(r.get("cpu") or {})
+        pids = r.get("pids") or {}
+        if pids.get("limit") is not None:
+            steps.append(Write("", "pids.max", "max" if pids["limit"] < 0 else str(pids["limit"])))
+        steps += self._plan_io(r.get("blockIO") or {})
+        for h in r.get("hugepageLimits") or []:
+            steps.append(Write("", f"hugetlb.{h['pageSize']}.max", str(h["limit"])))
+            steps.append(Write("", f"hugetlb.{h['pageSize']}.rsvd.max", str(h["limit"]), optional=True))
+        net = r.get("network") or {}
+        if net.get("classID") is not None or net.get("priorities"):
+            self._note("network classID and priorities exist only in cgroup v1 (net_cls, net_prio): ignored")
+        for dev, lim in (r.get("rdma") or {}).items():
+            parts = [dev]
+            if lim.get("hcaHandles") is not None:
+                parts.append(f"hca_handle={lim['hcaHandles']}")
+            if lim.get("hcaObjects") is not None:
+                parts.append(f"hca_object={lim['hcaObjects']}")
+            steps.append(Write("", "rdma.max", " ".join(parts), multi=True))
+        # unified comes last: it is the most specific and overrides the converted values (as runc).
+        for key, value in (r.get("unified") or {}).items():
+            steps.append(Write("", key, value))
+        return steps
+
+    def _plan_memory(self, mem: dict, update: bool) -> list[Write]:
+        steps: list[Write] = []
+        limit = mem.get("limit")
+        if limit is not None:
+            steps.append(Write("", "memory.max", "max" if limit == -1 else str(limit)))
+        swap = mem.get("swap")
+        if swap not in (None, 0):
+            if limit is None and swap != -1:
+                limit = files.read_int(os.path.join(self.dir, "memory.max"), max_as=-1)
+            value = swap_to_v2(swap, limit)
+            if value is not None:
+                steps.append(Write("", "memory.swap.max", value, optional=True))
+        if mem.get("reservation") is not None:
+            steps.append(Write("", "memory.low", "max" if mem["reservation"] == -1 else str(mem["reservation"])))
+        for key, why in (("kernel", "kernel memory is always charged to memory.max in cgroup v2"),
+                         ("kernelTCP", "kernel memory is always charged to memory.max in cgroup v2"),
+                         ("swappiness", "cgroup v2 has no per-cgroup swappiness")):
+            if mem.get(key) is not None:
+                self._note(f"memory.{key} ignored: {why}")
+        if mem.get("disableOOMKiller"):
+            self._note("memory.disableOOMKiller ignored: cgroup v2 cannot disable the OOM killer")
+        return steps
+
+    def _plan_cpu(self, cpu: dict) -> list[Write]:
+        steps: list[Write] = []
+        if cpu.get("shares"):
+            steps.append(Write("", "cpu.weight", str(shares_to_weight(cpu["shares"]))))
+        quota, period = cpu.get("quota"), cpu.get("period")
+        if quota is not None or period:
+            cur_quota, cur_period = "max", "100000"
+            path = os.path.join(self.dir, "cpu.max")
+            if os.path.exists(path):
+                cur_quota, _, cur_period = files.read(path).partition(" ")
+            q = cur_quota if quota is None else ("max" if quota == -1 else str(quota))
+            p = str(period) if period else cur_period
+            steps.append(Write("", "cpu.max", f"{q} {p}"))
+        if cpu.get("burst") is not None:
+            steps.append(Write("", "cpu.max.burst", str(cpu["burst"]), optional=True))
+        if cpu.get("idle") is not None:
+            steps.append(Write("", "cpu.idle", str(cpu["idle"]), optional=True))
+        if cpu.get("cpus"):
+            steps.append(Write("", "cpuset.cpus", cpu["cpus"]))
+        if cpu.get("mems"):
+            steps.append(Write("", "cpuset.mems", cpu["mems"]))
+        return steps
+
+    def _plan_io(self, bio: dict) -> list[Write]:
+        steps: list[Write] = []
+        bfq = os.path.exists(os.path.join(self.dir, "io.bfq.weight"))
+        if bio.get("weight"):
+            if bfq:
+                steps.append(Write("", "io.bfq.weight", str(bio["weight"])))
+            else:
+                steps.append(Write("", "io.weight", str(blkio_weight_to_io_weight(bio["weight"])), optional=True))
+        if bio.get("leafWeight"):
+            self._note("blockIO.leafWeight ignored: cgroup v2 has no leaf weights")
+        for dev in bio.get("weightDevice") or []:
+            if dev.get("weight"):
+                key = f"{dev['major']}:{dev['minor']}"
+                if bfq:
+                    steps.append(Write("", "io.bfq.weight", f"{key} {dev['weight']}", multi=True))
+                else:
+                    w = blkio_weight_to_io_weight(dev["weight"])
+                    steps.append(Write("", "io.weight", f"{key} {w}", optional=True, multi=True))
+        for name, key in _THROTTLE.items():
+            for dev in bio.get(name) or []:
+                rate = dev["rate"] or "max"  # v1 semantics: a rate of 0 removes the limit
+                steps.append(Write("", "io.max", f"{dev['major']}:{dev['minor']} {key}={rate}", multi=True))
+        return steps
+
+    # ---------------------------------------------------------------- freezer
+
+    def state(self) -> str:
+        """ "frozen" or "thawed" (cgroup.freeze)."""
+        return freeze_state(self.dir)
+
+    def freeze(self, timeout: float = FREEZE_TIMEOUT) -> None:
+        """Freeze every process; returns when cgroup.events says frozen (thaws again on timeout)."""
+        set_frozen(self.dir, True, timeout)
+
+    def thaw(self) -> None:
+        """Thaw the cgroup."""
+        set_frozen(self.dir, False, FREEZE_TIMEOUT)
+
+    # ---------------------------------------------------------------- reading
+
+    def _procs_dir(self) -> str:
+        return self.dir
+
+    def oom_killed(self) -> bool:
+        """True when the kernel OOM-killed a process of this cgroup (memory.events oom_kill)."""
+        path = os.path.join(self.dir, "memory.events")
+        return os.path.exists(path) and files.read_keyed(path).get("oom_kill", 0) > 0
+
+    def stats(self) -> dict:
+        """Usage counters; see docs/cgroups.md for the keys. Missing controllers read as 0."""
+        s = dict.fromkeys(
+            ("cpu_ns", "cpu_user_ns", "cpu_system_ns", "mem_bytes", "mem_limit", "mem_max_usage", "oom_kills",
+             "pids", "pids_limit", "blk_read", "blk_write"), 0
+        )
+        d = self.dir
+        if not os.path.isdir(d):
+            raise CgroupError(f"cannot read stats of cgroup {d}: it does not exist")
+        cpu = files.read_keyed(os.path.join(d, "cpu.stat")) if os.path.exists(os.path.join(d, "cpu.stat")) else {}
+        s["cpu_ns"] = cpu.get("usage_usec", 0) * 1000
+        s["cpu_user_ns"] = cpu.get("user_usec", 0) * 1000
+        s["cpu_system_ns"] = cpu.get("system_usec", 0) * 1000
+        if os.path.exists(os.path.join(d, "memory.current")):
+            usage = files.read_int(os.path.join(d, "memory.current"))
+            stat = files.read_keyed(os.path.join(d, "memory.stat"))
+            s["mem_bytes"] = max(0, usage - stat.get("inactive_file", 0))
+            limit = files.read_int(os.path.join(d, "memory.max"), max_as=-1)
+            s["mem_limit"] = limit if limit >= 0 else _host_memory()
+            peak = os.path.join(d, "memory.peak")
+            s["mem_max_usage"] = files.read_int(peak) if os.path.exists(peak) else usage
+            s["oom_kills"] = files.read_keyed(os.path.join(d, "memory.events")).get("oom_kill", 0)
+        if os.path.exists(os.path.join(d, "pids.current")):
+            s["pids"] = files.read_int(os.path.join(d, "pids.current"))
+            s["pids_limit"] = files.read_int(os.path.join(d, "pids.max"), max_as=0)
+        else:
+            s["pids"] = len(self.pids())
+        if os.path.exists(os.path.join(d, "io.stat")):
+            for line in files.read(os.path.join(d, "io.stat")).splitlines():
+                for field in line.split()[1:]:
+                    key, _, value = field.partition("=")
+                    if key == "rbytes":
+                        s["blk_read"] += int(value)
+                    elif key == "wbytes":
+                        s["blk_write"] += int(value)
+        return s
+
+
+def _words(path: str) -> list[str]:
+    try:
+        return files.read(path).split()
+    except CgroupError:
+        return []
+
+
+def _controllers_for(r: dict) -> set[str]:
+    """Controllers beyond ALWAYS that ``r`` needs enabled."""
+    out = set()
+    cpu = r.get("cpu") or {}
+    if cpu.get("cpus") or cpu.get("mems"):
+        out.add("cpuset")
+    if r.get("hugepageLimits"):
+        out.add("hugetlb")
+    if r.get("rdma"):
+        out.add("rdma")
+    for key in r.get("unified") or {}:
+        out.add(key.split(".", 1)[0])
+    return out
+
+
+def _host_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
+def freeze_state(d: str) -> str:
+    """ "frozen" when cgroup.freeze of ``d`` is 1, else "thawed"."""
+    return "frozen" if files.read(os.path.join(d, "cgroup.freeze")) == "1" else "thawed"
+
+
+def _events_frozen(d: str) -> bool | None:
+    path = os.path.join(d, "cgroup.events")
+    if not os.path.exists(path):
+        return None
+    return files.read_keyed(path).get("frozen") == 1
+
+
+def set_frozen(d: str, frozen: bool, timeout: float) -> None:
+    """Write cgroup.freeze and wait until cgroup.events reports the new state.
+
+    The kernel signals changes of cgroup.events with POLLPRI; on files that cannot be
+    polled that way (a fake tree in tests) fall back to short sleeps.
+    """
+    files.write(os.path.join(d, "cgroup.freeze"), "1" if frozen else "0")
+    events = os.path.join(d, "cgroup.events")
+    if _events_frozen(d) in (None, frozen):
+        return
+    deadline = time.monotonic() + timeout
+    fd = os.open(events, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            ready = poller.poll(min(remaining, 0.05) * 1000)
+            if _events_frozen(d) == frozen:
+                return
+            if not ready or not any(ev & select.POLLPRI for _, ev in ready):
+                time.sleep(0.001)
+    finally:
+        os.close(fd)
+    if frozen:
+        files.write(os.path.join(d, "cgroup.freeze"), "0")
+        raise FreezeTimeout(f"cannot freeze cgroup {d}: not frozen after {timeout:g}s")
+    raise CgroupError(f"cannot thaw cgroup {d}: still frozen after {timeout:g}s")
