@@ -1,0 +1,166 @@
+"""IPv4 address management: subnet and gateway parsing, default-subnet choice, allocation.
+
+Allocations of a network live in `ipam/<network id>.json` as {"address": owner}. Callers
+hold the store lock (records.Store.locked) around allocate/release, so parallel CLIs
+never hand out the same address. The network address, the gateway and the broadcast
+address are never allocated; the lowest free address wins.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from pathlib import Path
+
+from runtime.network.errors import InvalidArgument, SubnetConflict, SubnetExhausted
+from runtime.network.records import Store
+
+IPv4Network = ipaddress.IPv4Network
+IPv4Address = ipaddress.IPv4Address
+
+# Default-network candidates, in order: 10.88.0.0/16 (as podman), then other private /16s,
+# then /24s. The first that overlaps neither a host route nor another network wins.
+DEFAULT_SUBNET = "10.88.0.0/16"
+
+
+def default_candidates() -> Iterable[IPv4Network]:
+    """Private subnets to try for a network created without --subnet."""
+    yield IPv4Network(DEFAULT_SUBNET)
+    for second in range(89, 100):
+        yield IPv4Network(f"10.{second}.0.0/16")
+    for second in range(20, 32):
+        yield IPv4Network(f"172.{second}.0.0/16")
+    for third in range(100, 256):
+        yield IPv4Network(f"192.168.{third}.0/24")
+
+
+def parse_subnet(text: str) -> IPv4Network:
+    """Parse a CIDR subnet ("10.1.0.0/24"); reject host bits, IPv6, and subnets too small to use."""
+    if not isinstance(text, str) or "/" not in text:
+        raise InvalidArgument(f"invalid subnet {text!r}: expected CIDR notation such as 10.1.0.0/24")
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=True)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid subnet {text!r}: {exc}") from None
+    if net.version != 4:
+        raise InvalidArgument(f"invalid subnet {text!r}: IPv6 networks are not supported")
+    if net.prefixlen > 30:
+        raise InvalidArgument(
+            f"invalid subnet {text!r}: a /{net.prefixlen} has no room for a gateway and a container (use /30 or larger)"
+        )
+    if net.is_loopback or net.is_multicast or net.is_link_local or net.network_address.is_unspecified:
+        raise InvalidArgument(f"invalid subnet {text!r}: loopback, multicast, link-local and 0.0.0.0/N are reserved")
+    return net
+
+
+def parse_gateway(text: str | None, subnet: IPv4Network) -> IPv4Address:
+    """The gateway: given, or the subnet's first host address. It must be a host address of the subnet."""
+    if text is None or text == "":
+        return subnet.network_address + 1
+    try:
+        gw = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise InvalidArgument(f"invalid gateway {text!r}: not an IPv4 address") from None
+    if gw.version != 4 or gw not in subnet:
+        raise InvalidArgument(f"invalid gateway {text}: not in subnet {subnet}")
+    if gw in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(f"invalid gateway {text}: the network or broadcast address of {subnet}")
+    return gw  # type: ignore[return-value]
+
+
+def host_routes(path: str = "/proc/net/route") -> list[IPv4Network]:
+    """IPv4 destinations of the host's main routing table, without the default route."""
+    out = []
+    try:
+        with open(path) as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) < 8:
+                    continue
+                dest = int(fields[1], 16)
+                mask = int(fields[7], 16)
+                if mask == 0:
+                    continue  # the default route overlaps everything; docker ignores it too
+                # /proc/net/route prints addresses in host (little-endian) byte order.
+                d = IPv4Address(dest.to_bytes(4, "little"))
+                m = IPv4Address(mask.to_bytes(4, "little"))
+                out.append(IPv4Network(f"{d}/{m}", strict=False))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def check_free(subnet: IPv4Network, taken: dict[str, IPv4Network], routes: list[IPv4Network]) -> None:
+    """Raise SubnetConflict when `subnet` overlaps another network (name -> subnet) or a host route."""
+    for name, other in taken.items():
+        if subnet.overlaps(other):
+            raise SubnetConflict(f"subnet {subnet} overlaps network {name} ({other})")
+    for r in routes:
+        if subnet.overlaps(r):
+            raise SubnetConflict(f"subnet {subnet} overlaps the host route to {r}")
+
+
+def pick_subnet(taken: dict[str, IPv4Network], routes: list[IPv4Network]) -> IPv4Network:
+    """The first default candidate free of other networks and host routes."""
+    for cand in default_candidates():
+        if not any(cand.overlaps(o) for o in taken.values()) and not any(cand.overlaps(r) for r in routes):
+            return cand
+    raise SubnetConflict("no free private subnet left for a new network; pass --subnet")
+
+
+class Ipam:
+    """Allocations of one network, in `ipam/<network id>.json`. Call under the store lock."""
+
+    def __init__(self, store: Store, net_id: str, subnet: IPv4Network, gateway: IPv4Address):
+        self.path: Path = store.ipam_dir / f"{net_id}.json"
+        self.store = store
+        self.subnet = subnet
+        self.gateway = gateway
+
+    def allocated(self) -> dict[str, str]:
+        """address -> owner."""
+        return self.store.read_json(self.path, {}).get("allocated", {})
+
+    def _save(self, alloc: dict[str, str]) -> None:
+        self.store.write_json(self.path, {"subnet": str(self.subnet), "gateway": str(self.gateway), "allocated": alloc})
+
+    def allocate(self, owner: str, requested: str | None = None) -> IPv4Address:
+        """Give `owner` an address (the requested one, or the lowest free); same owner, same address."""
+        alloc = self.allocated()
+        for addr, who in alloc.items():
+            if who == owner:
+                return IPv4Address(addr)
+        reserved = {self.subnet.network_address, self.subnet.broadcast_address, self.gateway}
+        if requested is not None:
+            try:
+                ip = IPv4Address(requested)
+            except ValueError:
+                raise InvalidArgument(f"invalid IPv4 address {requested!r}") from None
+            if ip not in self.subnet or ip in reserved:
+                raise InvalidArgument(f"address {ip} is not a usable address of subnet {self.subnet}")
+            if str(ip) in alloc:
+                raise InvalidArgument(f"address {ip} is already in use on subnet {self.subnet}")
+        else:
+            ip = self._lowest_free(alloc, reserved)
+        alloc[str(ip)] = owner
+        self._save(alloc)
+        return ip
+
+    def _lowest_free(self, alloc: dict[str, str], reserved: set) -> IPv4Address:
+        used = {int(IPv4Address(a)) for a in alloc} | {int(a) for a in reserved}
+        first = int(self.subnet.network_address) + 1
+        last = int(self.subnet.broadcast_address) - 1
+        for n in range(first, last + 1):
+            if n not in used:
+                return IPv4Address(n)
+        raise SubnetExhausted(
+            f"no available IPv4 addresses on subnet {self.subnet}: all {last - first + 1 - 1} container addresses are in use"
+        )
+
+    def release(self, owner: str) -> None:
+        """Free every address held by `owner` (idempotent)."""
+        alloc = self.allocated()
+        kept = {a: w for a, w in alloc.items() if w != owner}
+        if kept != alloc:
+            self._save(kept)

@@ -1,0 +1,200 @@
+"""Linux links through pyroute2: bridges, veth pairs, and addresses inside a container's netns.
+
+pyroute2 costs about 90 ms to import, so this module is imported only when a link is
+really touched (never for `--network none`). One IPRoute socket on the host is kept per
+NetworkManager. Inside a container's netns we open a netlink socket from a short-lived
+thread that setns()es into it (network namespaces are per thread), instead of pyroute2's
+default of forking a child per namespace, and no `ip` process is ever spawned.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import socket
+import threading
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from runtime.network.errors import BridgeFull, LinkError, NetnsError
+
+CLONE_NEWNET = 0x40000000
+NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
+BR_MAX_PORTS = 1023  # 1 << BR_PORT_BITS (10), minus port 0, which the kernel reserves
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sysfs_links() -> list[str]:
+    """Names of the links in this (the host's) network namespace."""
+    try:
+        return os.listdir("/sys/class/net")
+    except FileNotFoundError:
+        return []
+
+
+def bridge_port_count(bridge: str) -> int:
+    """How many ports the bridge has."""
+    try:
+        return len(os.listdir(f"/sys/class/net/{bridge}/brif"))
+    except FileNotFoundError:
+        return 0
+
+
+def open_netns(path: str) -> int:
+    """Open a network namespace file and check it is one, and not the host's own."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise NetnsError(f"cannot open network namespace {path}: {exc.strerror}") from None
+    try:
+        try:
+            kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        except OSError:
+            raise NetnsError(f"{path} is not a namespace file (bind-mount /proc/PID/ns/net there)") from None
+        if kind != CLONE_NEWNET:
+            raise NetnsError(f"{path} is not a network namespace")
+        if os.fstat(fd).st_ino == os.stat("/proc/self/ns/net").st_ino:
+            raise NetnsError(f"{path} is the host's own network namespace; refusing to configure it")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _socket_in(netns_fd: int) -> socket.socket:
+    """A NETLINK_ROUTE socket created inside `netns_fd` (sockets keep the netns they were born in)."""
+    box: dict = {}
+
+    def worker() -> None:
+        if _libc.setns(netns_fd, CLONE_NEWNET) != 0:
+            box["err"] = ctypes.get_errno()
+            return
+        box["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+
+    t = threading.Thread(target=worker, name="virtlab-netns")
+    t.start()
+    t.join()
+    if "err" in box:
+        raise NetnsError(f"cannot enter network namespace: {os.strerror(box['err'])}")
+    return box["sock"]
+
+
+def _fail(what: str, exc: NetlinkError) -> LinkError:
+    return LinkError(f"{what}: {os.strerror(exc.code) if exc.code else exc}")
+
+
+class Links:
+    """Link operations on the host, plus configuration inside container namespaces."""
+
+    def __init__(self) -> None:
+        self.ipr = IPRoute(groups=0)
+
+    def close(self) -> None:
+        """Release the netlink socket."""
+        self.ipr.close()
+
+    def index(self, name: str) -> int | None:
+        """Interface index of a host link, or None."""
+        found = self.ipr.link_lookup(ifname=name)
+        return found[0] if found else None
+
+    # ------------------------------------------------------------ bridges
+
+    def create_bridge(self, name: str, gateway: str, prefixlen: int, alias: str, route_localnet: bool) -> None:
+        """Create and bring up a bridge holding the gateway address; remove it again on failure."""
+        try:
+            self.ipr.link("add", ifname=name, kind="bridge")
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                raise LinkError(f"cannot create bridge {name}: a link with that name already exists") from None
+            raise _fail(f"cannot create bridge {name}", exc) from None
+        try:
+            idx = self.index(name)
+            # The kernel ignores IFLA_IFALIAS on RTM_NEWLINK; set it afterwards. It marks the
+            # link as this store's, so gc and teardown never delete another store's links.
+            self.ipr.link("set", index=idx, ifalias=alias[:250])
+            self.ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            if route_localnet:
+                # Lets DNAT-ed 127.0.0.1 traffic leave on this bridge (see firewall.py); per-interface,
+                # so it vanishes with the bridge and no global sysctl changes.
+                with open(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "w") as f:
+                    f.write("1")
+            self.ipr.link("set", index=idx, state="up")
+        except BaseException:
+            self.delete_link(name)
+            raise
+
+    def delete_link(self, name: str) -> bool:
+        """Delete a host link (a veth takes its peer along); False when it was not there."""
+        try:
+            self.ipr.link("del", ifname=name)
+            return True
+        except NetlinkError as exc:
+            if exc.code in (errno.ENODEV, errno.ENOENT):
+                return False
+            raise _fail(f"cannot delete link {name}", exc) from None
+
+    def alias(self, name: str) -> str:
+        """The ifalias of a host link ("" when unset or absent)."""
+        try:
+            with open(f"/sys/class/net/{name}/ifalias") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    # ------------------------------------------------------------ veth pairs
+
+    def create_veth(self, host_name: str, bridge: str, netns_fd: int, ifname: str, mac: str, alias: str) -> None:
+        """Create a veth pair: `host_name` on the bridge, its peer `ifname` born inside the netns."""
+        br = self.index(bridge)
+        if br is None:
+            raise LinkError(f"bridge {bridge} does not exist")
+        if bridge_port_count(bridge) >= BR_MAX_PORTS:
+            raise BridgeFull(
+                f"bridge {bridge} is full: a Linux bridge takes at most {BR_MAX_PORTS} ports (BR_PORT_BITS=10); "
+                "put further containers on another network"
+            )
+        try:
+            self.ipr.link(
+                "add", ifname=host_name, kind="veth", master=br,
+                peer={"ifname": ifname, "net_ns_fd": netns_fd, "address": mac},
+            )
+        except NetlinkError as exc:
+            if exc.code == errno.EXFULL:
+                raise BridgeFull(f"bridge {bridge} is full ({BR_MAX_PORTS} ports, BR_PORT_BITS=10)") from None
+            if exc.code == errno.EEXIST:
+                raise LinkError(f"cannot create veth {host_name}/{ifname}: a link with that name exists") from None
+            raise _fail(f"cannot create veth {host_name}", exc) from None
+        try:
+            self.ipr.link("set", ifname=host_name, state="up", ifalias=alias[:250])
+        except NetlinkError as exc:
+            self.delete_link(host_name)
+            raise _fail(f"cannot bring up {host_name}", exc) from None
+
+    def configure_netns(self, netns_fd: int, ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
+        """Inside the netns: lo up, `ifname` up with its address, default route via the gateway."""
+        sock = _socket_in(netns_fd)
+        ns = IPRoute(fileno=sock.detach(), groups=0)
+        try:
+            lo = ns.link_lookup(ifname="lo")
+            if lo:
+                ns.link("set", index=lo[0], state="up")
+            idx = ns.link_lookup(ifname=ifname)
+            if not idx:
+                raise LinkError(f"{ifname} did not appear in the container's network namespace")
+            ns.addr("add", index=idx[0], address=ip, prefixlen=prefixlen)
+            ns.link("set", index=idx[0], state="up")
+            if gateway:
+                try:
+                    ns.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx[0])
+                except NetlinkError as exc:
+                    if exc.code != errno.EEXIST:  # a second network: the first one's default route stays
+                        raise
+        except NetlinkError as exc:
+            raise _fail(f"cannot configure {ifname} in the container's network namespace", exc) from None
+        finally:
+            ns.close()

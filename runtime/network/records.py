@@ -1,0 +1,214 @@
+"""The network store on disk: one lock, network records, endpoint records, hosts files.
+
+Layout under `<root>/network/` (owned by runtime/network alone)::
+
+    lock                    flock held for every change (parallel CLIs serialise here)
+    networks/<id>.json      one network: name, subnet, gateway, bridge, internal, created
+    ipam/<id>.json          address allocations of that network (see ipam.py)
+    endpoints/<net id>/<cid>.json   one endpoint: container, ip, mac, veth, names, ports
+    ports.json              host ports published by this store (proto/ip/port -> container)
+    hosts/<cid>             the /etc/hosts the engine bind-mounts; rewritten in place
+
+Writes go to a temporary file in the same directory and are renamed over the old one,
+so a crash never leaves half a record. Hosts files are the exception: they are
+bind-mounted into running containers and must keep their inode (see hosts.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class Store:
+    """Paths, the lock and JSON records of one store root's network folder."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+        self._depth = 0
+
+    # ------------------------------------------------------------ layout
+
+    @property
+    def networks_dir(self) -> Path:
+        """Folder of network records."""
+        return self.path / "networks"
+
+    @property
+    def ipam_dir(self) -> Path:
+        """Folder of per-network allocation files."""
+        return self.path / "ipam"
+
+    @property
+    def endpoints_dir(self) -> Path:
+        """Folder of per-container endpoint records."""
+        return self.path / "endpoints"
+
+    @property
+    def hosts_dir(self) -> Path:
+        """Folder of the hosts files containers bind-mount."""
+        return self.path / "hosts"
+
+    @property
+    def ports_file(self) -> Path:
+        """Host ports published by containers of this store."""
+        return self.path / "ports.json"
+
+    def ensure(self) -> None:
+        """Create the folders (0700: records name containers and addresses)."""
+        for d in (self.path, self.networks_dir, self.ipam_dir, self.endpoints_dir, self.hosts_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The engine bind-mounts hosts files into containers that may run as another user.
+        os.chmod(self.hosts_dir, 0o711)
+
+    # ------------------------------------------------------------ locking
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's exclusive lock; re-entrant within one process."""
+        if self._depth == 0:
+            self.ensure()
+            fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._lock_fd = fd
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._lock_fd is not None:
+                os.close(self._lock_fd)  # closing releases the flock
+                self._lock_fd = None
+
+    # ------------------------------------------------------------ JSON files
+
+    @staticmethod
+    def read_json(path: Path, default: Any = None) -> Any:
+        """Parse a JSON file, or return `default` when it does not exist."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return default
+
+    @staticmethod
+    def write_json(path: Path, data: Any) -> None:
+        """Replace a JSON file atomically (temp file + rename)."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def remove(path: Path) -> None:
+        """Delete a file if it exists."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    # ------------------------------------------------------------ records
+
+    def networks(self) -> list[dict]:
+        """Every network record, oldest first."""
+        out = []
+        try:
+            names = os.listdir(self.networks_dir)
+        except FileNotFoundError:
+            return out
+        for n in names:
+            if n.endswith(".json") and not n.startswith("."):
+                rec = self.read_json(self.networks_dir / n)
+                if rec:
+                    out.append(rec)
+        out.sort(key=lambda r: (r.get("created", ""), r["name"]))
+        return out
+
+    def save_network(self, rec: dict) -> None:
+        """Write one network record."""
+        self.write_json(self.networks_dir / f"{rec['id']}.json", rec)
+
+    def drop_network(self, net_id: str) -> None:
+        """Forget a network record and its allocations."""
+        self.remove(self.networks_dir / f"{net_id}.json")
+        self.remove(self.ipam_dir / f"{net_id}.json")
+
+    def members(self, net_id: str) -> list[dict]:
+        """The endpoints on one network."""
+        d = self.endpoints_dir / net_id
+        try:
+            names = sorted(os.listdir(d))
+        except FileNotFoundError:
+            return []
+        out = []
+        for n in names:
+            if n.endswith(".json") and not n.startswith("."):
+                ep = self.read_json(d / n)
+                if ep:
+                    out.append(ep)
+        return out
+
+    def has_members(self, net_id: str) -> bool:
+        """True when any container has an endpoint on the network."""
+        try:
+            return any(n.endswith(".json") and not n.startswith(".") for n in os.listdir(self.endpoints_dir / net_id))
+        except FileNotFoundError:
+            return False
+
+    def endpoints_of(self, container_id: str) -> list[dict]:
+        """A container's endpoints on every network, in the order they were made."""
+        out = []
+        try:
+            nets = os.listdir(self.endpoints_dir)
+        except FileNotFoundError:
+            return out
+        for net_id in nets:
+            ep = self.read_json(self.endpoints_dir / net_id / f"{container_id}.json")
+            if ep:
+                out.append(ep)
+        out.sort(key=lambda e: e.get("ifname", ""))
+        return out
+
+    def all_endpoints(self) -> list[dict]:
+        """Every endpoint of this store."""
+        out = []
+        try:
+            nets = os.listdir(self.endpoints_dir)
+        except FileNotFoundError:
+            return out
+        for net_id in nets:
+            out.extend(self.members(net_id))
+        return out
+
+    def save_endpoint(self, ep: dict) -> None:
+        """Write one endpoint record (endpoints/<network id>/<container id>.json)."""
+        d = self.endpoints_dir / ep["network_id"]
+        d.mkdir(mode=0o700, exist_ok=True)
+        self.write_json(d / f"{ep['container_id']}.json", ep)
+
+    def drop_endpoint(self, net_id: str, container_id: str) -> None:
+        """Delete one endpoint record, and the network's folder when it empties."""
+        d = self.endpoints_dir / net_id
+        self.remove(d / f"{container_id}.json")
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+    def ports(self) -> list[dict]:
+        """Published host ports: dicts with proto, host_ip, host_port, container_id."""
+        return self.read_json(self.ports_file, [])
+
+    def save_ports(self, ports: list[dict]) -> None:
+        """Write the published-ports table."""
+        self.write_json(self.ports_file, ports)
