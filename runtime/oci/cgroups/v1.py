@@ -78,6 +78,7 @@ class V1Manager(ManagerBase):
         created = self._ensure()
         try:
             self._run(self._plan(resources, update=False), rollback=False)
+            self._devices_fallback(resources)
         except Exception:
             if created:
                 try:
@@ -95,6 +96,19 @@ class V1Manager(ManagerBase):
                 raise CgroupError(f"cannot update cgroup {d}: it does not exist")
         self._check_live(resources)
         self._run(self._plan(resources, update=True), rollback=True)
+        self._devices_fallback(resources)
+
+    def _devices_fallback(self, r: dict) -> None:
+        """Without a v1 devices hierarchy, enforce device rules with eBPF on the hybrid cgroup2 dir."""
+        rules = device_rules(r.get("devices") or [])
+        if not rules or "devices" in self.paths:
+            return
+        if "" not in self.paths:
+            self._note("no devices controller is mounted: device rules ignored")
+            return
+        from runtime.oci.cgroups import ebpf
+
+        ebpf.set_device_rules(self.paths[""], rules, replace=True)
 
     def _check_live(self, r: dict) -> None:
         """Checks against the running container: memory usage, the memory+swap ceiling."""
@@ -136,8 +150,9 @@ class V1Manager(ManagerBase):
             steps.append(Write("net_cls", "net_cls.classid", str(net["classID"])))
         for p in net.get("priorities") or []:
             steps.append(Write("net_prio", "net_prio.ifpriomap", f"{p['name']} {p['priority']}", multi=True))
-        for rule in device_rules(r.get("devices") or []):
-            steps.append(Write("devices", "devices.allow" if rule.allow else "devices.deny", rule.v1_line(), multi=True))
+        if "devices" in self.paths:
+            for rule in device_rules(r.get("devices") or []):
+                steps.append(Write("devices", "devices.allow" if rule.allow else "devices.deny", rule.v1_line(), multi=True))
         for dev, lim in (r.get("rdma") or {}).items():
             parts = [dev]
             if lim.get("hcaHandles") is not None:
