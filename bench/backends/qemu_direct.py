@@ -1,0 +1,135 @@
+"""The qemu-direct peer: the same micro-VM artifacts booted by a plain QEMU process, without libvirt.
+
+The argv is the VM driver's (`vmdriver.qemu.direct_command`), so only libvirt's share of
+the cost differs. Ready is the host time the marker appears on the serial console file;
+exec goes through the same guest agent socket.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, Prepared, kill_process_group
+from bench.backends.vm import vmdriver_reason
+from bench.errors import LaunchError, ReadyTimeout
+
+
+class QemuDirectInstance(Instance):
+    """One QEMU process with its run folder (overlay, console, agent socket)."""
+
+    def __init__(self, backend: QemuDirectBackend, name: str, run_dir: Path) -> None:
+        super().__init__(backend, name)
+        self.backend: QemuDirectBackend = backend
+        self.run_dir = run_dir
+        self.proc: subprocess.Popen | None = None
+
+    def _exec(self, argv: list[str], timeout: float) -> ExecResult:
+        from vmdriver.agent import AgentClient
+
+        with AgentClient(self.run_dir / "agent.sock", timeout=timeout + 10) as agent:
+            r = agent.exec(argv, timeout=timeout)
+        return ExecResult(int(r.exit_code), r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace"))
+
+    def host_pids(self) -> list[int]:
+        """The QEMU process."""
+        return [self.proc.pid] if self.proc and self.proc.poll() is None else []
+
+    def disk_usage(self) -> int:
+        """Bytes in the qcow2 overlay."""
+        overlay = self.run_dir / "overlay.qcow2"
+        return os.stat(overlay).st_blocks * 512 if overlay.exists() else 0
+
+    def _destroy(self) -> None:
+        if self.proc is not None:
+            kill_process_group(self.proc)
+        from vmdriver import qemu
+
+        qemu.cleanup(self.run_dir)
+
+
+class QemuDirectBackend(Backend):
+    """QEMU started directly with the micro profile's kernel, initramfs and disk."""
+
+    name = "qemu-direct"
+    kind = "vm"
+
+    def __init__(self, root: Path | str, work: Path | str, memory_mib: int = 128) -> None:
+        super().__init__(root, work)
+        self.memory_mib = memory_mib
+        self.art: Any = None
+        self.image_ref: str | None = None
+        self.accel_reason: str | None = None
+
+    def available(self) -> tuple[bool, str]:
+        """QEMU installed and the VM driver importable (for the artifacts and the argv)."""
+        if not shutil.which("qemu-system-x86_64"):
+            return (False, "qemu-system-x86_64 is not installed")
+        reason = vmdriver_reason()
+        if reason:
+            return (False, reason)
+        return (True, "qemu-system-x86_64 without libvirt, micro profile")
+
+    def info(self) -> dict[str, Any]:
+        """Accelerator and guest size."""
+        return {"kind": self.kind, "profile": "micro", "memory_mib": self.memory_mib, "accel": self.accel,
+                "accel_reason": self.accel_reason}
+
+    def prepare(self, image: Any) -> Prepared:
+        """The micro artifacts from the VM driver (built once, shared with vm-micro); the accelerator probe."""
+        ok, reason = self.available()
+        if not ok:
+            raise LaunchError(f"qemu-direct backend: {reason}")
+        from vmdriver import VmDriver, accel
+
+        self.art = VmDriver(self.root).prepare(image.ref, profile="micro")
+        probe = accel.probe(self.root / "cache", root=self.root)
+        self.accel, self.accel_reason = probe.accel, probe.reason
+        self.image_ref = image.ref
+        sizes = dict(getattr(self.art, "sizes", {}) or {})
+        self.prepared = Prepared(image=image.ref, digest=image.digest, shared_bytes=int(self.art.shared_bytes),
+                                 parts=sizes, metadata={"accel": self.accel})
+        return self.prepared
+
+    def launch(self, spec: LaunchSpec) -> QemuDirectInstance:
+        """Start QEMU with direct_command's argv and wait for the console marker."""
+        from vmdriver import VmSpec, qemu
+        from vmdriver.readiness import wait_marker
+
+        if self.art is None:
+            raise LaunchError("qemu-direct backend: prepare() was not called")
+        name = spec.name or self.next_name("vlb")
+        run_dir = self.work / "qemu-direct" / name
+        inst = self._track(QemuDirectInstance(self, name, run_dir))
+        try:
+            inst.requested = time.time()
+            vspec = VmSpec(image=self.image_ref, name=name, profile="micro", memory_mib=spec.memory_mib or self.memory_mib,
+                           vcpus=spec.vcpus, cmd=list(spec.argv))
+            argv = qemu.direct_command(self.art, vspec, self.accel, run_dir=run_dir)
+            with open(run_dir / "qemu.log", "wb") as log:
+                inst.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            inst.created = time.time()
+            proc = inst.proc
+            seen = wait_marker(run_dir / "console.log", spec.ready_marker, spec.ready_timeout,
+                               alive=lambda: proc.poll() is None)
+            if seen is None:
+                tail = (run_dir / "qemu.log").read_text(errors="replace")[-300:]
+                raise ReadyTimeout(f"qemu-direct {name}: no {spec.ready_marker.decode()} on the console "
+                                   f"within {spec.ready_timeout:.0f}s (qemu: {tail!r})")
+            inst.ready = seen[0]
+            inst.phases = {"define": inst.created - inst.requested}
+            inst.metadata["accel"] = self.accel
+        except BaseException as exc:
+            inst.destroy()
+            if isinstance(exc, Exception) and not isinstance(exc, LaunchError):
+                raise LaunchError(f"qemu-direct {name}: {exc}") from exc
+            raise
+        return inst
+
+    def limits(self) -> dict[str, int]:
+        """Guest memory bounds density."""
+        return {"guest_memory_mib": self.memory_mib}
