@@ -154,8 +154,9 @@ class Ipam:
         for n in range(first, last + 1):
             if n not in used:
                 return IPv4Address(n)
+        usable = last - first + 1 - (1 if first <= int(self.gateway) <= last else 0)
         raise SubnetExhausted(
-            f"no available IPv4 addresses on subnet {self.subnet}: all {last - first + 1 - 1} container addresses are in use"
+            f"no available IPv4 addresses on subnet {self.subnet}: all {usable} usable addresses are allocated"
         )
 
     def release(self, owner: str) -> None:
