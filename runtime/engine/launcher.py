@@ -1,0 +1,265 @@
+"""Starting a container: the bundle (rootfs, /etc files, config.json) and the monitor.
+
+launch() double-forks a launcher process that makes itself a child subreaper, has the OCI
+runtime create the container with pipes (or a pty) as its stdio, then execs vl-monitor in
+place of itself. The container's init is thus the monitor's child: the monitor gets its exit
+status from waitpid, and it owns the read ends of the container's stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime.engine import inroot, linux, overlay, users
+from runtime.engine import spec as specmod
+from runtime.engine.errors import CannotInvoke, CommandNotFound, EngineError, InvalidArgument, RuntimeFailure
+from runtime.engine.monitor import build
+from runtime.engine.records import write_atomic
+
+_ERRORS = {125: EngineError, 126: CannotInvoke, 127: CommandNotFound}
+
+
+def prepare_bundle(engine: Any, rec: dict[str, Any]) -> None:
+    """Mount the rootfs, write /etc/hosts, hostname, resolv.conf and config.json into the container dir."""
+    from runtime.engine import network
+
+    cid = rec["Id"]
+    cdir = engine.store.path(cid)
+    merged = cdir / "merged"
+    if not overlay.is_mounted(merged):
+        img = engine.images.resolve(rec["Image"])
+        lowers = [Path(p) for p in engine.images.snapshot_dirs(img)]
+        overlay.mount(lowers, cdir / "upper", cdir / "work", merged)
+    uid, gid, groups, home = users.resolve(str(merged), rec["User"] or None)
+    env = list(rec["Env"])
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    if rec["Spec"].get("tty") and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    workdir = rec["WorkingDir"]
+    _ensure_workdir(str(merged), workdir)
+    netns = network.setup(engine, rec)
+    etc = _etc_files(engine, rec, cdir)
+    mounts = []
+    for name, dest in (("hosts", "/etc/hosts"), ("hostname", "/etc/hostname"), ("resolv.conf", "/etc/resolv.conf")):
+        if name in etc:
+            mounts.append({"destination": dest, "type": "bind", "source": str(cdir / name),
+                           "options": ["rbind", "rprivate", "nosuid", "nodev", "noexec"]})
+    for m in rec.get("Mounts") or []:
+        opts = ["rbind", "rprivate"] + ([] if m.get("RW", True) else ["ro"])
+        mounts.append({"destination": m["Destination"], "type": "bind", "source": m["Source"], "options": opts})
+    args = [rec["Path"], *rec["Args"]]
+    if rec["Spec"].get("init"):
+        init_bin = build.binary("init", engine.root)
+        mounts.append({"destination": "/dev/init", "type": "bind", "source": init_bin,
+                       "options": ["bind", "ro", "nosuid", "nodev"]})
+        args = ["/dev/init", *args]
+    config = specmod.oci_config(
+        args=args, env=env, cwd=workdir, uid=uid, gid=gid, groups=groups,
+        hostname=rec["Hostname"], tty=bool(rec["Spec"].get("tty")), norm=rec["Norm"],
+        read_only=bool(rec["Spec"].get("read_only")), cgroups_path=rec["CgroupsPath"],
+        netns=netns, mounts=mounts,
+    )
+    write_atomic(cdir / "config.json", json.dumps(config))
+    policy = rec["Norm"]["restart"]
+    write_atomic(cdir / "restart-policy", f"{policy['Name']} {policy['MaximumRetryCount']}\n")
+
+
+def _ensure_workdir(rootfs: str, workdir: str) -> None:
+    """Create the working directory inside the root (docker does), never following links out of it."""
+    if workdir in ("", "/"):
+        return
+    root = inroot.open_root(rootfs)
+    try:
+        fd = inroot.mkdir_all(root, workdir)
+        os.close(fd)
+    except OSError as exc:
+        raise InvalidArgument(f"cannot use working directory {workdir}: {exc.strerror}") from None
+    finally:
+        os.close(root)
+
+
+def _etc_files(engine: Any, rec: dict[str, Any], cdir: Path) -> set[str]:
+    """Write hosts, hostname and resolv.conf for the container; returns which ones to mount."""
+    from runtime.engine import network
+
+    net = rec["Norm"]["network"]
+    if net == "host":
+        hosts = _read_host("/etc/hosts") or "127.0.0.1\tlocalhost\n"
+        hostname = socket.gethostname() + "\n"
+    else:
+        hostname = rec["Hostname"] + "\n"
+        hosts = network.hosts(engine, rec)
+    write_atomic(cdir / "hosts", hosts, 0o644)
+    write_atomic(cdir / "hostname", hostname, 0o644)
+    write_atomic(cdir / "resolv.conf", _resolv_conf(net), 0o644)
+    return {"hosts", "hostname", "resolv.conf"}
+
+
+def _read_host(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read(1 << 20)
+    except OSError:
+        return ""
+
+
+def _resolv_conf(net: str) -> str:
+    """The host's resolv.conf, without loopback nameservers (unreachable from another netns)."""
+    text = _read_host("/etc/resolv.conf")
+    if net == "host":
+        return text
+    lines = []
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[:1] == ["nameserver"] and len(parts) > 1 and (parts[1].startswith("127.") or parts[1] == "::1"):
+            continue
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _hook_argv(engine: Any, cid: str, fds: str) -> list[str]:
+    return [sys.executable, "-m", "runtime.engine.hook", str(engine.root), cid, fds]
+
+
+def launch(engine: Any, rec: dict[str, Any], rt: Any) -> tuple[int, dict[str, float]]:
+    """Create the container under a new monitor; returns (init pid, phase timestamps)."""
+    cid = rec["Id"]
+    cdir = engine.store.path(cid)
+    spec = rec["Spec"]
+    monitor = build.binary("monitor", engine.root)
+    tty = bool(spec.get("tty"))
+    interactive = bool(spec.get("stdin_open"))
+    keep = rec["Norm"]["restart"]["Name"] != "no"
+    sync_r, sync_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # first child: fork again so the monitor is not our child (no zombie in long-lived callers)
+        try:
+            os.close(sync_r)
+            if os.fork() == 0:
+                _launcher(rt, cid, cdir, monitor, sync_w, tty, interactive, keep, rec.get("AutoRemove"),
+                          _hook_argv(engine, cid, ""))
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    os.close(sync_w)
+    os.waitpid(pid, 0)
+    data = b""
+    while True:
+        chunk = os.read(sync_r, 4096)
+        if not chunk:
+            break
+        data += chunk
+        if data.endswith(b"ok\n"):
+            break
+    os.close(sync_r)
+    lines = data.decode(errors="replace").splitlines()
+    created = [ln for ln in lines if ln.startswith("created ")]
+    if not created or lines[-1] != "ok":
+        err = next((ln for ln in lines if ln.startswith("error ")), None)
+        if err:
+            _, code, msg = err.split(" ", 2)
+            raise _ERRORS.get(int(code), RuntimeFailure)(msg.replace("\\n", "\n"))
+        raise RuntimeFailure(f"the monitor of container {cid[:12]} did not start: {data[-300:]!r}")
+    _, cpid, t0, t1 = created[0].split()
+    return int(cpid), {"runtime_create_begin": float(t0), "runtime_create_end": float(t1)}
+
+
+def _launcher(rt: Any, cid: str, cdir: Path, monitor: str, sync_w: int, tty: bool, interactive: bool,
+              keep: bool, autoremove: bool, hook: list[str]) -> None:
+    """The grandchild: subreaper, runtime create, then exec the monitor. Never returns."""
+    try:
+        os.setsid()
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        os.chdir(cdir)
+        pid_file = cdir / "init.pid"
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+        margs: list[str] = [monitor, str(cdir), "0"]
+        inherit: list[int] = [sync_w]
+        t0 = time.time()
+        if tty:
+            master = _create_with_console(rt, cid, cdir, pid_file)
+            margs += ["--out", str(master), "--tty"]
+            inherit.append(master)
+            if interactive:
+                in_w = os.dup(master)
+                margs += ["--in", str(in_w)]
+                inherit.append(in_w)
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            if interactive:
+                in_r, in_w = os.pipe()
+            else:
+                in_r, in_w = os.open(os.devnull, os.O_RDONLY), -1
+            rt.create(cid, cdir, pid_file, (in_r, out_w, err_w))
+            margs += ["--out", str(out_r), "--err", str(err_r)]
+            inherit += [out_r, err_r]
+            if in_w >= 0:
+                margs += ["--in", str(in_w)]
+                inherit.append(in_w)
+            if keep:  # the restart hook creates the next init with the same stdio
+                for fd in (in_r, out_w, err_w):
+                    margs += ["--keep", str(fd)]
+                    inherit.append(fd)
+                hook = hook[:-1] + [f"{in_r},{out_w},{err_w}"]
+            else:
+                for fd in (in_r, out_w, err_w):
+                    os.close(fd)
+        t1 = time.time()
+        cpid = int(pid_file.read_text().strip())
+        margs[2] = str(cpid)
+        margs += ["--sync", str(sync_w)]
+        if autoremove:
+            margs.append("--autoremove")
+        margs += ["--", *hook]
+        for fd in inherit:
+            os.set_inheritable(fd, True)
+        os.write(sync_w, f"created {cpid} {t0:.6f} {t1:.6f}\n".encode())
+        os.execv(monitor, margs)
+    except BaseException as exc:  # noqa: BLE001 - report anything to the parent, then die
+        code = getattr(exc, "exit_code", 125)
+        msg = str(exc).replace("\n", "\\n") or type(exc).__name__
+        with contextlib.suppress(OSError):
+            os.write(sync_w, f"error {code} {msg}\n".encode())
+    os._exit(1)
+
+
+def _create_with_console(rt: Any, cid: str, cdir: Path, pid_file: Path) -> int:
+    """runtime create with --console-socket; returns the pty master the runtime sends back."""
+    name = f"vl-console-{cid[:16]}-{os.getpid()}"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        srv.bind("\0" + name)  # abstract: no file to clean up, no path length limit
+        srv.listen(1)
+        srv.settimeout(30)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        proc = rt.create_async(cid, cdir, pid_file, (devnull, devnull, devnull), console_socket="@" + name)
+        os.close(devnull)
+        master = -1
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+                master = fds[0]
+        except OSError:
+            pass
+        proc.wait()
+        if proc.returncode != 0:
+            raise rt.create_error(cid, cdir)
+        if master < 0:
+            raise RuntimeFailure(f"the runtime sent no terminal for container {cid[:12]}")
+        return master
+    finally:
+        srv.close()

@@ -1,0 +1,149 @@
+"""The container's network: none, host, or a network of runtime.network (bridge by default).
+
+For a bridge network the engine makes the container's network namespace itself (a bind mount
+at /run/netns/vl-<id12>), passes its path in config.json, and asks the NetworkManager to
+attach it (veth, address, port DNAT). Everything is undone by teardown().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.engine import linux
+from runtime.engine.errors import EngineError
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+
+
+def _manager(engine: Any) -> Any:
+    try:
+        from runtime.network import NetworkManager
+    except ImportError as exc:
+        raise EngineError(f"bridge networking is not available ({exc}); use --network none or --network host") from None
+    return NetworkManager(engine.root / "network")
+
+
+def check_available(engine: Any, name: str) -> None:
+    """Fail early (before anything is created) when network `name` cannot be used."""
+    nm = _manager(engine)
+    if name != "bridge":
+        try:
+            nm.inspect(name)
+        except Exception as exc:  # noqa: BLE001 - the network package's own not-found error
+            raise EngineError(f"network {name} not found") from exc
+
+
+def netns_path(cid: str) -> Path:
+    """Where the container's network namespace is bind-mounted."""
+    return NETNS_DIR / f"vl-{cid[:12]}"
+
+
+def _make_netns(path: Path) -> None:
+    """Create a network namespace and pin it with a bind mount at `path`."""
+    NETNS_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    os.close(fd)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(CLONE_NEWNET) == 0:
+                linux.mount("/proc/self/ns/net", str(path), None, linux.MS_BIND)
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise EngineError(f"cannot create network namespace {path}")
+
+
+def _drop_netns(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        linux.umount(str(path), linux.MNT_DETACH)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def setup(engine: Any, rec: dict[str, Any]) -> str | None:
+    """Prepare the network for a start; returns the netns path for config.json (None: the runtime makes one)."""
+    net = rec["Norm"]["network"]
+    rec["NetworkSettings"] = {"Networks": {net: {}}, "Ports": {}}
+    if net in ("none", "host"):
+        return None
+    from runtime.network import PortSpec
+
+    cid = rec["Id"]
+    path = netns_path(cid)
+    _drop_netns(path)
+    _make_netns(path)
+    try:
+        ports = [PortSpec(host_ip=p["host_ip"] or "0.0.0.0", host_port=p["host_port"],
+                          container_port=p["container_port"], proto=p["proto"])
+                 for p in _ports(rec)]
+        att = _manager(engine).attach(cid, str(path), network=net, name=rec["Name"],
+                                      aliases=[rec["Name"], cid[:12]], ports=ports)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            _manager(engine).detach(cid)
+        _drop_netns(path)
+        if isinstance(exc, EngineError):
+            raise
+        raise EngineError(f"cannot attach container {rec['Name']} to network {net}: {exc}") from exc
+    a = asdict(att) if is_dataclass(att) else dict(vars(att))
+    a["ports"] = [asdict(p) if is_dataclass(p) else p for p in a.get("ports") or []]
+    rec["NetworkSettings"] = {"Networks": {net: a}, "NetnsPath": str(path)}
+    return str(path)
+
+
+def _ports(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """-p mappings plus, with -P, every exposed port on a random host port."""
+    out = list(rec["Norm"]["ports"])
+    if rec["Spec"].get("publish_all"):
+        have = {(p["container_port"], p["proto"]) for p in out}
+        for exp in rec.get("ExposedPorts") or []:
+            port, _, proto = exp.partition("/")
+            if port.isdigit() and (int(port), proto or "tcp") not in have:
+                out.append({"container_port": int(port), "proto": proto or "tcp", "host_ip": "", "host_port": 0})
+    return out
+
+
+def teardown(engine: Any, rec: dict[str, Any]) -> None:
+    """Detach from the network and drop the netns (idempotent)."""
+    settings = rec.get("NetworkSettings") or {}
+    path = settings.get("NetnsPath")
+    net = rec["Norm"]["network"]
+    if net not in ("none", "host"):
+        with contextlib.suppress(EngineError):
+            _manager(engine).detach(rec["Id"])
+    if path:
+        _drop_netns(Path(path))
+
+
+def hosts(engine: Any, rec: dict[str, Any]) -> str:
+    """/etc/hosts for the container: localhost, its own address, and its network peers."""
+    base = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+    net = rec["Norm"]["network"]
+    if net in ("none", "host"):
+        return base
+    with contextlib.suppress(Exception):
+        return base + _manager(engine).hosts_for(rec["Id"])
+    return base
+
+
+def published(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The published ports of a started container: container_port, proto, host_ip, host_port."""
+    for att in ((rec.get("NetworkSettings") or {}).get("Networks") or {}).values():
+        if isinstance(att, dict) and att.get("ports"):
+            return [dict(p) for p in att["ports"]]
+    return []

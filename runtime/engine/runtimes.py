@@ -1,0 +1,168 @@
+"""Drivers for the OCI runtime: any runc-compatible CLI (`--runtime PATH`) or virtlab's own, in-process.
+
+Both offer the same verbs (create, start, kill, delete, state, pause, resume, ps, exec, update).
+`create` is called from the launcher process, which the container's init must end up a child
+of (it becomes the monitor), so both drivers leave the init as a child/grandchild of the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from runtime.engine.errors import CannotInvoke, CommandNotFound, EngineError, RuntimeFailure
+
+_MSG_RE = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+def classify(message: str, what: str) -> EngineError:
+    """Map a runtime's error text to docker's exit codes (127 not found, 126 cannot invoke, else 125)."""
+    low = message.lower()
+    if "executable file not found" in low or "no such file or directory" in low and "exec" in low:
+        return CommandNotFound(f"{what}: {message}")
+    if "permission denied" in low and "exec" in low or "is a directory" in low or "exec format error" in low:
+        return CannotInvoke(f"{what}: {message}")
+    return RuntimeFailure(f"{what}: {message}")
+
+
+def _message(stderr: str) -> str:
+    msgs = [m.encode().decode("unicode_escape", errors="replace") for m in _MSG_RE.findall(stderr)]
+    text = msgs[-1] if msgs else stderr.strip().splitlines()[-1] if stderr.strip() else "failed"
+    return text[:2000]
+
+
+class RuncCLI:
+    """A runc-compatible runtime binary driven through its command line."""
+
+    def __init__(self, path: str, state_root: Path):
+        found = shutil.which(path)
+        if not found:
+            raise EngineError(f"no such OCI runtime: {path}")
+        self.path = found
+        self.name = os.path.basename(found)
+        self.root = str(state_root)
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.path, "--root", self.root, *args]
+
+    def _run(self, what: str, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run(self._argv(*args), input=input, capture_output=True)
+        if check and r.returncode != 0:
+            raise classify(_message(r.stderr.decode(errors="replace")), what)
+        return r
+
+    def _create_argv(self, cid: str, bundle: Path, pid_file: Path, console_socket: str | None) -> list[str]:
+        # The init inherits the runtime's stdio, so runtime errors go to a log file instead.
+        args = ["--log", str(bundle / "runtime.log"), "--log-format", "json",
+                "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        if console_socket:
+            args += ["--console-socket", console_socket]
+        return [self.path, "--root", self.root, *args, cid]
+
+    def create_error(self, cid: str, bundle: Path) -> EngineError:
+        """The error of a failed create, from the runtime's log file."""
+        msg = "failed"
+        try:
+            with open(bundle / "runtime.log", "rb") as f:
+                lines = f.read()[-65536:].decode(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("level") in ("error", "fatal"):
+                msg = str(entry.get("msg", "failed"))[:2000]
+                break
+        return classify(msg, f"cannot create container {cid[:12]}")
+
+    def create(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
+               console_socket: str | None = None) -> int:
+        """`runtime create`; returns the init's pid (the init waits for `start`)."""
+        r = subprocess.run(self._create_argv(cid, bundle, pid_file, console_socket),
+                           stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+        if r.returncode != 0:
+            raise self.create_error(cid, bundle)
+        return int(pid_file.read_text().strip())
+
+    def create_async(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
+                     console_socket: str | None = None) -> subprocess.Popen:
+        """Start `runtime create` without waiting (for the console socket handshake)."""
+        return subprocess.Popen(self._create_argv(cid, bundle, pid_file, console_socket),
+                                stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+
+    def start(self, cid: str) -> None:
+        """`runtime start`: the init execs the workload."""
+        self._run(f"cannot start container {cid[:12]}", "start", cid)
+
+    def kill(self, cid: str, sig: int, all: bool = False) -> None:
+        """`runtime kill`."""
+        self._run(f"cannot kill container {cid[:12]}", "kill", *(["--all"] if all else []), cid, str(sig))
+
+    def delete(self, cid: str, force: bool = False) -> None:
+        """`runtime delete` (idempotent: a missing container is fine)."""
+        r = self._run("delete", "delete", *(["--force"] if force else []), cid, check=False)
+        if r.returncode != 0:
+            msg = _message(r.stderr.decode(errors="replace"))
+            if "does not exist" not in msg and "not exist" not in msg:
+                raise RuntimeFailure(f"cannot delete container {cid[:12]} in the runtime: {msg}")
+
+    def state(self, cid: str) -> dict[str, Any] | None:
+        """`runtime state`, or None when the runtime does not know the container."""
+        r = self._run("state", "state", cid, check=False)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def pause(self, cid: str) -> None:
+        """Freeze every process of the container."""
+        self._run(f"cannot pause container {cid[:12]}", "pause", cid)
+
+    def resume(self, cid: str) -> None:
+        """Thaw the container."""
+        self._run(f"cannot unpause container {cid[:12]}", "resume", cid)
+
+    def ps(self, cid: str) -> list[int]:
+        """Host pids of the container's processes."""
+        r = self._run(f"cannot list processes of {cid[:12]}", "ps", "--format", "json", cid)
+        return [int(p) for p in json.loads(r.stdout or b"[]") or []]
+
+    def exec_argv(self, cid: str, process_file: Path, detach: bool = False, tty: bool = False,
+                  pid_file: Path | None = None) -> list[str]:
+        """The command line of `runtime exec` (the CLI runs it with the user's terminal)."""
+        args = ["exec", "--process", str(process_file)]
+        if detach:
+            args.append("--detach")
+        if tty:
+            args.append("--tty")
+        if pid_file:
+            args += ["--pid-file", str(pid_file)]
+        return self._argv(*args, cid)
+
+    def update(self, cid: str, resources: dict[str, Any]) -> None:
+        """Apply OCI linux.resources to the running container."""
+        self._run(f"cannot update container {cid[:12]}", "update", "--resources", "-", cid,
+                  input=json.dumps(resources).encode())
+
+
+def exec_failure(stderr: str, what: str) -> EngineError | None:
+    """The error an exec's stderr describes, if the runtime (not the command) failed."""
+    if "level=error" not in stderr and "exec failed" not in stderr:
+        return None
+    return classify(_message(stderr), what)
+
+
+def default_runtime() -> str:
+    """The runtime the engine uses when none is given: env VIRTLAB_RUNTIME, else runc."""
+    return os.environ.get("VIRTLAB_RUNTIME") or "runc"
+
+
+def open_runtime(name: str | None, state_root: Path) -> RuncCLI:
+    """A driver for `name` (a path or command name of a runc-compatible runtime)."""
+    return RuncCLI(name or default_runtime(), state_root)
