@@ -20,11 +20,10 @@ def print_summary(output, console=None) -> None:
     for an in output.analyses:
         table = Table(title=Text(f"{i18n.t(lang, 'terminal.title')} — {an.host}"), show_lines=True,
                       title_justify="left")
-        table.add_column(i18n.t(lang, "col.feature"), style="bold", no_wrap=True)
-        table.add_column(i18n.t(lang, "col.claim_c"))
-        table.add_column(i18n.t(lang, "col.claim_v"))
-        table.add_column(i18n.t(lang, "col.measured"), ratio=3)
-        table.add_column(i18n.t(lang, "col.verdict"), no_wrap=True)
+        table.add_column(i18n.t(lang, "col.feature"), style="bold")
+        table.add_column(f"{i18n.t(lang, 'col.claim_c')} / {i18n.t(lang, 'col.claim_v')}")
+        table.add_column(i18n.t(lang, "col.measured"))
+        table.add_column(i18n.t(lang, "col.verdict"))
         for row in an.rows:
             measured = Text()
             for i, cell in enumerate(row.cells):
@@ -33,11 +32,11 @@ def print_summary(output, console=None) -> None:
                 measured.append(cell.backend.label, style="bold")
                 measured.append(": ")
                 if cell.missing:
-                    measured.append(i18n.t(lang, "not_measured.because", reason=cell.missing), style="dim italic")
+                    measured.append(i18n.t(lang, "not_measured"), style="dim italic")
                 else:
-                    measured.append(cell.text)
+                    measured.append(cell.headline or cell.text)
             # Text objects, never markup strings: names from results may contain [brackets].
-            table.add_row(Text(row.title), Text(row.claim_c), Text(row.claim_v), measured,
+            table.add_row(Text(row.title), Text(f"{row.claim_c} / {row.claim_v}"), measured,
                           Text(row.verdict_label, style=VERDICT_STYLES.get(row.verdict, "")))
         console.print(table)
         for run in an.runs:

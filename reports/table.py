@@ -67,6 +67,7 @@ class Cell:
     text: str
     missing: str | None = None
     flags: list[str] = field(default_factory=list)
+    headline: str = ""  # the one number to read first (also the terminal summary)
 
 
 @dataclass
@@ -305,7 +306,8 @@ def _startup(lk: _Lookup, backends: list[Backend], lang: str) -> Row:
         if s is None:
             cells.append(Cell(b, "", missing))
             continue
-        cells.append(Cell(b, describe(s, unit), None, _flags(s, lk.failed(b.name, "startup.ready"), lang)))
+        cells.append(Cell(b, describe(s, unit), None, _flags(s, lk.failed(b.name, "startup.ready"), lang),
+                          fmt_value(s.median, unit)))
         if b.kind == "container":
             cont.append((s.median, b))
         elif b.kind == "vm":
@@ -361,7 +363,9 @@ def _disk(lk: _Lookup, backends: list[Backend], lang: str) -> tuple[Row, dict]:
         if inst is not None:
             parts.append(i18n.t(lang, "cell.instance", v=describe(inst, "bytes")))
         failed = lk.failed(b.name, "disk.shared_bytes") + lk.failed(b.name, "disk.instance_bytes")
-        cells.append(Cell(b, " · ".join(parts), None if shared else miss_s, _flags(inst, failed, lang)))
+        head = " + ".join(x for x in (fmt_bytes(shared.median) if shared else "",
+                                      f"{fmt_bytes(inst.median)}/inst." if inst else "") if x)
+        cells.append(Cell(b, " · ".join(parts), None, _flags(inst, failed, lang), head))
         bars[b.name] = (shared.median if shared else None, inst.median if inst else None)
         if shared is not None:
             (cont if b.kind == "container" else vms if b.kind == "vm" else []).append(
@@ -442,7 +446,8 @@ def _performance(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang
         if b.kind == "native":
             s_any = any(lk.get(b, m)[0] is not None for m in metrics)
             cells.append(Cell(b, i18n.t(lang, "cell.baseline") if s_any else "",
-                              None if s_any else i18n.t(lang, "reason.no_native", workload="perf.*")))
+                              None if s_any else i18n.t(lang, "reason.no_native", workload="perf.*"),
+                              headline="1.00×" if s_any else ""))
             continue
         mine = [p for p in points if p.backend.name == b.name and p.ratio.value is not None]
         if not mine:
@@ -456,7 +461,7 @@ def _performance(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang
         text = i18n.t(lang, "cell.perf", g=fmt_ratio(g), n=len(mine), w=worst.workload,
                       r=fmt_ratio(worst.ratio.value))
         flags = [i18n.t(lang, "flag.single")] if any(p.ratio.ci_low is None for p in mine) else []
-        cells.append(Cell(b, text, None, flags))
+        cells.append(Cell(b, text, None, flags, fmt_ratio(g)))
         if b.kind == "container":
             cont.append((g, b, mine))
         elif b.kind == "vm":
@@ -540,7 +545,7 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
             parts.append(i18n.t(lang, "cell.mem", m=fmt_bytes(per)))
         if run.capped and projection is not None:
             parts.append(f"≈{fmt_number(projection)} ({i18n.t(lang, 'flag.projected')})")
-        cells.append(Cell(b, " · ".join(parts), None, flags))
+        cells.append(Cell(b, " · ".join(parts), None, flags, fmt_number(s.median)))
     cont = [r for r in runs if r.backend.kind == "container" and r.capacity is not None]
     vms = [r for r in runs if r.backend.kind == "vm" and r.capacity is not None]
     projected = any(r.capped and r.projection is not None and r.projection > (r.count or 0) for r in cont + vms)
@@ -611,7 +616,7 @@ def _isolation(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang: 
         if shared is not None:
             text += " · " + i18n.t(lang, "check.kernel_separate") + ": " + i18n.t(
                 lang, "iso.yes" if shared == 1 else "iso.no")
-        cells.append(Cell(b, text))
+        cells.append(Cell(b, text, headline=f"{passed}/{len(measured)}"))
         if b.kind == "container":
             cont.append((b, measured))
             if measured.get("escape_probes_blocked") == 0:
