@@ -16,7 +16,7 @@ def write(path: str, value: str | int) -> None:
     """Write ``value`` to the control file ``path`` in a single write(2)."""
     data = str(value).encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except OSError as exc:
         raise _error(f"cannot open {path} to write {str(value)!r}", exc) from exc
     try:
