@@ -159,17 +159,19 @@ class Extractor:
             self._dirs[parts] = fd
         return fd
 
-    def _replace(self, pfd: int, base: str, want_dir: bool) -> bool:
-        """Clear the way for a new entry; return True if an existing directory should be merged."""
+    def _replace(self, parent: tuple[str, ...], base: str, want_dir: bool) -> tuple[int, bool]:
+        """Clear the way for a new entry at parent/base: return (parent fd, merge into an existing dir)."""
+        pfd = self._parent(parent)
         try:
             st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
-            return False
+            return pfd, False
         if want_dir and stat.S_ISDIR(st.st_mode):
-            return True
+            return pfd, True
         rootpath.remove_at(pfd, base)
+        # Cached parents may have resolved through what was just removed: resolve again.
         self._invalidate()
-        return False
+        return self._parent(parent), False
 
     # ----------------------------------------------------------------- apply
 
@@ -192,7 +194,10 @@ class Extractor:
                 self.stats.entries += 1
                 if self.stats.entries > self.limits.max_entries:
                     raise LimitExceeded(f"layer has more than {self.limits.max_entries} entries")
-                self._member(tf, member)
+                try:
+                    self._member(tf, member)
+                except OSError as exc:
+                    raise InvalidArchive(f"cannot extract {member.name[:80]!r}: {exc.strerror or exc}") from exc
             tail = keeper.tail_from(tf.offset)
             if tail and tail[:512].strip(b"\0"):
                 raise InvalidArchive(f"invalid tar archive: truncated or corrupt header at offset {tf.offset}")
@@ -217,37 +222,36 @@ class Extractor:
             return
         if m.type in _FILE_TYPES and m.size > self.limits.max_layer_bytes:
             raise LimitExceeded(f"tar member {m.name[:80]!r} claims {m.size} bytes, over the layer limit")
-        pfd = self._parent(parent)
         key = (*parent, base)
         if m.type == tarfile.DIRTYPE:
-            merge = self._replace(pfd, base, want_dir=True)
+            pfd, merge = self._replace(parent, base, want_dir=True)
             if not merge:
                 os.mkdir(base, 0o700, dir_fd=pfd)
             self._attrs(pfd, base, m, is_dir=True)
             self._dir_times.append((key, m.mtime))
         elif m.type in _FILE_TYPES:
-            self._replace(pfd, base, want_dir=False)
+            pfd, _ = self._replace(parent, base, want_dir=False)
             self._file(tf, pfd, base, m)
         elif m.type == tarfile.SYMTYPE:
             _check_name(m.linkname, self.limits, "link target")
             if not m.linkname:
                 raise InvalidArchive(f"symlink {m.name[:80]!r} has an empty target")
-            self._replace(pfd, base, want_dir=False)
+            pfd, _ = self._replace(parent, base, want_dir=False)
             os.symlink(m.linkname, base, dir_fd=pfd)
             self._attrs(pfd, base, m, is_link=True)
         elif m.type == tarfile.LNKTYPE:
-            self._hardlink(pfd, base, m)
+            self._hardlink(parent, base, m)
         elif m.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):
             if not self.devices:
                 self.stats.skipped.append(m.name)
                 self.warn(f"skipped device node {m.name!r} (devices are created only as root)")
                 return
-            self._replace(pfd, base, want_dir=False)
+            pfd, _ = self._replace(parent, base, want_dir=False)
             kind = stat.S_IFCHR if m.type == tarfile.CHRTYPE else stat.S_IFBLK
             os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
             self._attrs(pfd, base, m)
         elif m.type == tarfile.FIFOTYPE:
-            self._replace(pfd, base, want_dir=False)
+            pfd, _ = self._replace(parent, base, want_dir=False)
             os.mkfifo(base, 0o600, dir_fd=pfd)
             self._attrs(pfd, base, m)
         self._mark_written(key)
@@ -279,7 +283,7 @@ class Extractor:
         finally:
             os.close(fd)
 
-    def _hardlink(self, pfd: int, base: str, m: tarfile.TarInfo) -> None:
+    def _hardlink(self, parent: tuple[str, ...], base: str, m: tarfile.TarInfo) -> None:
         _check_name(m.linkname, self.limits, "link target")
         tparts = rootpath.clean_parts(m.linkname)
         if not tparts:
@@ -295,9 +299,9 @@ class Extractor:
                 raise InvalidArchive(f"hardlink {m.name[:80]!r}: target {m.linkname[:80]!r} not found in the layer") from exc
             if stat.S_ISDIR(st.st_mode):
                 raise InvalidArchive(f"hardlink {m.name[:80]!r}: target {m.linkname[:80]!r} is a directory")
-            if (tuple(tparts[:-1]), tparts[-1]) == (tuple(rootpath.clean_parts(m.name)[:-1]), base):
+            if (tuple(tparts[:-1]), tparts[-1]) == (parent, base):
                 return  # a link to itself: nothing to do
-            self._replace(pfd, base, want_dir=False)
+            pfd, _ = self._replace(parent, base, want_dir=False)
             # linkat without AT_SYMLINK_FOLLOW links a symlink itself, never what it points to.
             os.link(tparts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
         finally:
@@ -320,8 +324,7 @@ class Extractor:
         if target in ("", ".", "..") or "/" in target:
             raise InvalidArchive(f"invalid whiteout name {'/'.join((*parent, base))!r}")
         if self.mode == "overlay":
-            pfd = self._parent(parent)
-            self._replace(pfd, target, want_dir=False)
+            pfd, _ = self._replace(parent, target, want_dir=False)
             try:
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
             except PermissionError as exc:
