@@ -1,0 +1,1 @@
+"""Files that run inside the guest (init and helpers); data, not Python."""

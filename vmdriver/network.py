@@ -1,0 +1,70 @@
+"""The VMs' network: one isolated libvirt network (a host bridge, no <forward>, so no NAT out).
+
+Guests get static addresses from the host (passed in their config); there is no DHCP
+and no DNS server, so libvirt starts no dnsmasq for it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any
+
+from vmdriver.domain import network_xml
+from vmdriver.errors import InvalidSpec, LibvirtError
+
+NETWORK_NAME = "virtlab-vm"
+BRIDGE = "vlbr-vm"
+SUBNET = ipaddress.ip_network("10.89.0.0/24")
+GATEWAY = ipaddress.ip_address("10.89.0.1")
+
+
+def ensure_network(conn: Any) -> str:
+    """Define and start the isolated network if needed; return its name."""
+    import libvirt
+
+    try:
+        net = conn.networkLookupByName(NETWORK_NAME)
+    except libvirt.libvirtError:
+        try:
+            net = conn.networkDefineXML(network_xml(NETWORK_NAME, BRIDGE, str(GATEWAY), SUBNET.prefixlen))
+        except libvirt.libvirtError as exc:
+            raise LibvirtError(f"cannot define network {NETWORK_NAME}: {exc.get_error_message()}") from exc
+    if not net.isActive():
+        try:
+            net.create()
+        except libvirt.libvirtError as exc:
+            raise LibvirtError(f"cannot start network {NETWORK_NAME}: {exc.get_error_message()}") from exc
+    return NETWORK_NAME
+
+
+def remove_network(conn: Any) -> bool:
+    """Stop and undefine the network (if no domain uses it); True if it was there."""
+    import libvirt
+
+    try:
+        net = conn.networkLookupByName(NETWORK_NAME)
+    except libvirt.libvirtError:
+        return False
+    try:
+        if net.isActive():
+            net.destroy()
+        net.undefine()
+    except libvirt.libvirtError as exc:
+        raise LibvirtError(f"cannot remove network {NETWORK_NAME}: {exc.get_error_message()}") from exc
+    return True
+
+
+def allocate_address(used: set[str]) -> str:
+    """The lowest free host address in the subnet (CIDR notation), skipping the gateway."""
+    for host in SUBNET.hosts():
+        if host == GATEWAY or str(host) in used:
+            continue
+        return f"{host}/{SUBNET.prefixlen}"
+    raise InvalidSpec(f"network {NETWORK_NAME}: no free address left in {SUBNET}")
+
+
+def random_mac() -> str:
+    """A locally administered MAC in QEMU's 52:54:00 range."""
+    b = os.urandom(3)
+    return "52:54:00:" + ":".join(f"{x:02x}" for x in b)
