@@ -107,7 +107,7 @@ def git_info() -> tuple[str | None, bool | None]:
     return (commit, bool(status) if status is not None else None)
 
 
-def accelerator(cache_dir: Path | None) -> dict[str, Any]:
+def accelerator(cache_dir: Path | None, root: Path | None = None) -> dict[str, Any]:
     """Which accelerator VMs use here (kvm or tcg) and why, from the VM driver's cached probe."""
     kvm_dev = os.path.exists("/dev/kvm")
     try:
@@ -120,7 +120,10 @@ def accelerator(cache_dir: Path | None) -> dict[str, Any]:
             "kvm_device": kvm_dev,
         }
     try:
-        probe = accel.probe(cache_dir or Path("/tmp"))
+        try:
+            probe = accel.probe(cache_dir or Path("/tmp"), root=root)
+        except TypeError:
+            probe = accel.probe(cache_dir or Path("/tmp"))
     except Exception as exc:  # noqa: BLE001 - recorded, not raised
         return {"accel": None, "kvm_usable": None, "reason": f"probe failed: {exc}", "kvm_device": kvm_dev}
     return {
@@ -206,7 +209,8 @@ def host_info() -> dict[str, Any]:
     }
 
 
-def capture(cache_dir: Path | None = None, argv: list[str] | None = None, suite: str | None = None) -> dict[str, Any]:
+def capture(cache_dir: Path | None = None, argv: list[str] | None = None, suite: str | None = None,
+            root: Path | None = None) -> dict[str, Any]:
     """The whole environment.json body, except what the run adds (run_id, started, backends, images)."""
     commit, dirty = git_info()
     try:
@@ -222,7 +226,7 @@ def capture(cache_dir: Path | None = None, argv: list[str] | None = None, suite:
         "argv": list(argv if argv is not None else sys.argv),
         "suite": suite,
         "host": host_info(),
-        "accelerator": accelerator(cache_dir),
+        "accelerator": accelerator(cache_dir, root),
         "versions": versions(),
         "confounders": confounders(),
     }

@@ -98,6 +98,19 @@ class ResultsDir:
         env["run_id"] = self.run_id
         write_json_atomic(self.environment_path, env)
 
+    def rewrite(self, samples: list[Sample]) -> None:
+        """Replace samples.csv with `samples` atomically (used to add outlier flags at the end)."""
+        self.close()
+        tmp = self.samples_path.with_name(".samples.csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(FIELDS), lineterminator="\n")
+            writer.writeheader()
+            for s in samples:
+                writer.writerow(s.to_row())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.samples_path)
+
     def close(self) -> None:
         """Close samples.csv (idempotent)."""
         if self._csv_file is not None:

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import probe
-from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, Prepared, kill_process_group, wait_marker
+from bench.backends.base import (
+    Backend,
+    ExecResult,
+    Instance,
+    LaunchSpec,
+    Prepared,
+    kill_process_group,
+    wait_marker,
+)
 from bench.errors import LaunchError
 
 

@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, MarkerWatcher, Prepared, descendants
+from bench.backends.base import (
+    Backend,
+    ExecResult,
+    Instance,
+    LaunchSpec,
+    MarkerWatcher,
+    Prepared,
+    descendants,
+)
 from bench.backends.hostfs import mount_overlay, umount
 from bench.errors import LaunchError
 from bench.image import dir_bytes
