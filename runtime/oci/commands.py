@@ -1,0 +1,231 @@
+"""The verbs of virtlab-runtime: glue between the parsed command line and the runtime modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from runtime.oci import container, state
+from runtime.oci.cli import UsageError
+from runtime.oci.errors import OCIError, SpecError
+
+
+def _one_id(args: list[str], cmd: str) -> str:
+    if len(args) != 1:
+        raise UsageError(f"{cmd} needs exactly one container id, got {len(args)} arguments")
+    return args[0]
+
+
+def _int_opt(opts: dict, name: str) -> int:
+    try:
+        return int(opts.get(name, 0))
+    except ValueError:
+        raise UsageError(f"--{name.replace('_', '-')} must be an integer") from None
+
+
+def _create_options(opts: dict, log, console_fd=None) -> container.Options:
+    return container.Options(pid_file=_abs(opts.get("pid_file")), console_socket=opts.get("console_socket"),
+                             no_pivot=bool(opts.get("no_pivot")), preserve_fds=_int_opt(opts, "preserve_fds"),
+                             console_fd=console_fd, log=log)
+
+
+def _abs(path: str | None) -> str | None:
+    return os.path.abspath(path) if path else None
+
+
+def cmd_create(root: str, opts: dict, args: list[str], log) -> int:
+    """create --bundle DIR ID."""
+    cid = _one_id(args, "create")
+    container.create(root, cid, opts.get("bundle") or os.getcwd(), _create_options(opts, log))
+    return 0
+
+
+def cmd_start(root: str, opts: dict, args: list[str], log) -> int:
+    """start ID."""
+    container.start(root, _one_id(args, "start"))
+    return 0
+
+
+def cmd_state(root: str, opts: dict, args: list[str], log) -> int:
+    """state ID: the OCI state JSON on stdout."""
+    st = state.load(root, _one_id(args, "state"))
+    sys.stdout.write(json.dumps(state.public(st), indent=2) + "\n")
+    return 0
+
+
+def cmd_kill(root: str, opts: dict, args: list[str], log) -> int:
+    """kill [--all] ID [SIGNAL]."""
+    if not 1 <= len(args) <= 2:
+        raise UsageError("kill needs a container id and optionally a signal")
+    container.kill(root, args[0], args[1] if len(args) > 1 else "TERM", bool(opts.get("all")))
+    return 0
+
+
+def cmd_delete(root: str, opts: dict, args: list[str], log) -> int:
+    """delete [--force] ID."""
+    container.delete(root, _one_id(args, "delete"), bool(opts.get("force")))
+    return 0
+
+
+def cmd_pause(root: str, opts: dict, args: list[str], log) -> int:
+    """pause ID."""
+    container.pause(root, _one_id(args, "pause"))
+    return 0
+
+
+def cmd_resume(root: str, opts: dict, args: list[str], log) -> int:
+    """resume ID."""
+    container.resume(root, _one_id(args, "resume"))
+    return 0
+
+
+def cmd_run(root: str, opts: dict, args: list[str], log) -> int:
+    """run [-d] ID: create, start, wait; the container's exit code is ours."""
+    from runtime.oci import runner
+
+    cid = _one_id(args, "run")
+    bundle = opts.get("bundle") or os.getcwd()
+    if opts.get("detach"):
+        container.create(root, cid, bundle, _create_options(opts, log))
+        try:
+            container.start(root, cid)
+        except BaseException:
+            container.delete(root, cid, force=True)
+            raise
+        return 0
+    return runner.run_foreground(root, cid, bundle, _create_options(opts, log), keep=bool(opts.get("keep")))
+
+
+def cmd_exec(root: str, opts: dict, args: list[str], log) -> int:
+    """exec [options] ID [ARGS]."""
+    from runtime.oci import execute, runner
+
+    if not args:
+        raise UsageError("exec needs a container id")
+    cid, argv = args[0], args[1:]
+    st = state.load(root, cid)
+    if opts.get("process"):
+        try:
+            with open(opts["process"], "rb") as f:
+                proc = json.loads(f.read(4 << 20))
+        except (OSError, ValueError) as e:
+            raise SpecError(f"cannot read process file {opts['process']}: {e}") from None
+    else:
+        if not argv:
+            raise UsageError("exec needs a command (or --process FILE)")
+        base = dict((st.get("config") or {}).get("process") or {})
+        proc = {k: v for k, v in base.items() if k not in ("terminal", "consoleSize")}
+        proc["args"] = argv
+        proc["terminal"] = bool(opts.get("tty"))
+    if opts.get("env"):
+        proc["env"] = list(proc.get("env") or []) + opts["env"]
+    if opts.get("cwd"):
+        proc["cwd"] = opts["cwd"]
+    if opts.get("user"):
+        uid, _, gid = opts["user"].partition(":")
+        try:
+            proc["user"] = dict(proc.get("user") or {}, uid=int(uid), gid=int(gid or 0))
+        except ValueError:
+            raise UsageError(f"--user {opts['user']!r} must be UID[:GID] (numbers)") from None
+    if opts.get("additional_gids"):
+        proc.setdefault("user", {})["additionalGids"] = [int(g) for g in opts["additional_gids"]]
+    if opts.get("cap"):
+        caps = dict(proc.get("capabilities") or {})
+        for s in ("bounding", "effective", "permitted"):
+            caps[s] = list(caps.get(s) or []) + opts["cap"]
+        proc["capabilities"] = caps
+    if opts.get("no_new_privs"):
+        proc["noNewPrivileges"] = True
+    preserve = _int_opt(opts, "preserve_fds")
+    if opts.get("detach"):
+        execute.exec_process(root, cid, proc, console_socket=opts.get("console_socket"),
+                             pid_file=_abs(opts.get("pid_file")), preserve_fds=preserve)
+        return 0
+    return runner.exec_foreground(root, cid, proc, opts.get("console_socket"), _abs(opts.get("pid_file")),
+                                  preserve)
+
+
+def cmd_ps(root: str, opts: dict, args: list[str], log) -> int:
+    """ps [--format json] ID."""
+    if not args:
+        raise UsageError("ps needs a container id")
+    pids = container.ps(root, args[0])
+    fmt = opts.get("format", "table")
+    if fmt == "json":
+        sys.stdout.write(json.dumps(pids) + "\n")
+        return 0
+    if fmt != "table":
+        raise UsageError(f"invalid --format {fmt!r}: use table or json")
+    lines = ["PID        CMD"]
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            cmd = "?"
+        lines.append(f"{pid:<10} {cmd}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def cmd_list(root: str, opts: dict, args: list[str], log) -> int:
+    """list [--format json] [-q]."""
+    from runtime.oci import api
+
+    items = api.list_containers(root)
+    if opts.get("quiet"):
+        sys.stdout.write("".join(f"{c['id']}\n" for c in items))
+        return 0
+    fmt = opts.get("format", "table")
+    if fmt == "json":
+        sys.stdout.write(json.dumps(items) + "\n")
+        return 0
+    if fmt != "table":
+        raise UsageError(f"invalid --format {fmt!r}: use table or json")
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    rows += [(c["id"], str(c["pid"]), c["status"], c["bundle"], c.get("created", ""), c.get("owner", ""))
+             for c in items]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    sys.stdout.write("".join("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in rows))
+    return 0
+
+
+def cmd_spec(root: str, opts: dict, args: list[str], log) -> int:
+    """spec [--bundle DIR] [--rootless]: write config.json (refusing to overwrite one)."""
+    from runtime.oci.spec import default_spec
+
+    bundle = opts.get("bundle") or "."
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise OCIError(f"File {path} exists. Remove it first")
+    if not os.path.isdir(bundle):
+        raise OCIError(f"cannot write {path}: {bundle} is not a directory")
+    with open(path, "x") as f:
+        json.dump(default_spec(rootless=bool(opts.get("rootless"))), f, indent="\t")
+    return 0
+
+
+def cmd_features(root: str, opts: dict, args: list[str], log) -> int:
+    """features: what this runtime supports, as runc prints it."""
+    from runtime.oci import capabilities, mounts, namespaces, seccomp
+
+    doc = {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.1.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": sorted(set(mounts.FLAG_OPTIONS) | set(mounts.PROPAGATION_OPTIONS)),
+        "linux": {
+            "namespaces": sorted(namespaces.FLAGS),
+            "capabilities": capabilities.NAMES[:capabilities.last_cap() + 1],
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": {"enabled": True,
+                        "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                        "operators": sorted(seccomp.OPS), "supportedFlags": sorted(seccomp.FLAGS)},
+            "apparmor": {"enabled": False}, "selinux": {"enabled": False},
+        },
+        "annotations": {"org.virtlab.runtime.version": "0.1.0"},
+    }
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    return 0

@@ -1,0 +1,598 @@
+"""The container lifecycle: create (the runtime side and the init side), start, kill, delete.
+
+Process model (no re-exec of the interpreter): the runtime process P forks an
+intermediate A, which enters or creates the namespaces and forks the init B
+(PID 1 of a new PID namespace), reports B's pid and exits. P is a child
+subreaper, so B becomes P's child and P can clean up if B fails. B builds the
+rootfs, pivots, finalizes the process, reports "ready", then waits on
+ROOT/<id>/exec.fifo (opened before pivot_root, while it is still root) for
+`start` to write one byte, runs the startContainer hooks and execs the program
+through the sealed launcher. P writes state.json and exits; B lives on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from runtime.oci import hooks, linux, namespaces, process, rootfs, spec, state
+from runtime.oci.channel import Channel
+from runtime.oci.errors import (
+    ExecError,
+    OCIError,
+    SecurityError,
+    SpecError,
+    StateError,
+    SyscallError,
+)
+
+FIFO = "exec.fifo"
+_INIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class Options:
+    """Options of create that are not in config.json."""
+
+    def __init__(self, pid_file=None, console_socket=None, no_pivot=False, stdio=None, preserve_fds=0,
+                 console_fd=None, log=None):
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.stdio = stdio
+        self.preserve_fds = preserve_fds
+        self.console_fd = console_fd  # run: a socket end the init sends the pty master over
+        self.log = log or (lambda level, msg: None)
+
+
+def _needs_cgroups(config: dict) -> bool:
+    linux_cfg = config.get("linux") or {}
+    return bool(linux_cfg.get("resources") or linux_cfg.get("cgroupsPath"))
+
+
+def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
+    """Create a container; return its state (status created)."""
+    bundle = os.path.realpath(bundle)
+    config = spec.load(bundle)
+    if not config.get("process"):
+        raise SpecError("invalid config: process is required to create a container")
+    proc = process.Process(config["process"])
+    plan = namespaces.plan(config)
+    if "mount" not in plan.types:
+        raise SpecError("invalid config: a mount namespace is required to set up the rootfs")
+    rfs = rootfs.rootfs_path(config, bundle)
+    if proc.terminal and not opts.console_socket and opts.console_fd is None:
+        raise OCIError("cannot allocate a tty without --console-socket (the runtime detaches)")
+    if config.get("linux", {}).get("seccomp"):
+        from runtime.oci import seccomp
+
+        seccomp.plan(config["linux"]["seccomp"])  # validate now, in the caller
+    _check_sysctls(config, plan)
+    st = state.init_state(root, container_id, bundle, config.get("annotations"))
+    st.update(rootfs=rfs, created=_now(), owner="", config=config, types=sorted(plan.types))
+    mgr = None
+    init_pid = 0
+    try:
+        os.mkfifo(os.path.join(st["dir"], FIFO), 0o600)
+        h = linux.host()
+        h.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        parent, child = Channel.pair()
+        pid = os.fork()
+        if pid == 0:  # A, then B
+            parent.close()
+            _child_main(child, config, plan, proc, rfs, st, opts)
+        child.close()
+        try:
+            init_pid, mgr = _parent_create(parent, pid, config, plan, st, opts)
+        finally:
+            parent.close()
+    except BaseException:
+        _abort(st, init_pid, mgr)
+        raise
+    st["status"] = state.CREATED
+    state.save(st)
+    if opts.pid_file:
+        _write_pid_file(opts.pid_file, init_pid)
+    return st
+
+
+def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: Options):
+    """The runtime's side of create: id maps, cgroups, state, hooks; returns (init pid, cgroup manager)."""
+    mgr = None
+    msg = ch.recv()
+    if msg and "userns" in msg:
+        namespaces.write_id_maps(msg["userns"], config)
+        ch.send(maps=1)
+        msg = ch.recv()
+    if not msg or "pid" not in msg:
+        _reap(a_pid)
+        raise _child_error(msg, "container init failed before it started")
+    init_pid = msg["pid"]
+    if init_pid != a_pid:
+        _reap(a_pid)
+    st["pid"] = init_pid
+    st["start_time"] = state.proc_start_time(init_pid)
+    proc = config["process"]
+    if proc.get("oomScoreAdj") is not None:
+        process.set_oom_score_adj(proc["oomScoreAdj"], str(init_pid))
+    if _needs_cgroups(config):
+        mgr = _cgroup_manager(config, st["id"])
+        st["cgroup_paths"] = mgr.paths
+        mgr.apply((config.get("linux") or {}).get("resources") or {})
+        mgr.add(init_pid)
+    state.save(st)
+    ch.send(go=1)
+    while True:
+        msg = ch.recv()
+        if msg is None or "error" in msg:
+            raise _child_error(msg, "container init exited during create")
+        if "hooks" in msg:
+            try:
+                hook_state = state.hook_state(st)
+                hooks.run(config.get("hooks"), "prestart", hook_state)
+                hooks.run(config.get("hooks"), "createRuntime", hook_state)
+            except OCIError as e:
+                ch.send(abort=str(e))
+                raise
+            ch.send(hooks_done=1)
+        elif "ready" in msg:
+            return init_pid, mgr
+
+
+def _cgroup_manager(config: dict, container_id: str):
+    try:
+        from runtime.oci.cgroups import open_manager
+    except ImportError as e:  # pragma: no cover - the package ships with the runtime
+        raise OCIError(f"linux.resources requested but the cgroup managers are unavailable: {e}") from None
+    return open_manager((config.get("linux") or {}).get("cgroupsPath"), container_id)
+
+
+def _child_error(msg: dict | None, default: str) -> OCIError:
+    if not msg or "error" not in msg:
+        return OCIError(default)
+    code = msg.get("code", 125)
+    if code in (126, 127):
+        return ExecError(msg["error"], code)
+    return OCIError(msg["error"])
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _abort(st: dict, init_pid: int, mgr) -> None:
+    """Undo a failed create: kill the init, remove the cgroup and the state directory."""
+    if init_pid:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(init_pid)
+    if mgr is not None:
+        try:
+            mgr.destroy()
+        except OCIError:
+            pass
+    _remove_dir(st["dir"])
+
+
+def _remove_dir(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+# -- sysctl ------------------------------------------------------------------
+
+_IPC_EXACT = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+              "kernel.shmmni", "kernel.shm_rmid_forced")
+_SYSCTL_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
+
+
+def _check_sysctls(config: dict, plan) -> None:
+    """Only namespaced keys, and no separators smuggled into keys or values (CVE-2022-0811)."""
+    for key, value in ((config.get("linux") or {}).get("sysctl") or {}).items():
+        if not isinstance(value, str):
+            raise SpecError(f"invalid config: sysctl {key} value must be a string")
+        if not key or set(key) - _SYSCTL_KEY_CHARS or ".." in key or key.startswith((".", "/")):
+            raise SpecError(f"invalid config: sysctl key {key!r} is not a plain sysctl name")
+        for bad in ("=", "+", ",", "\n", "\0"):
+            if bad in value:
+                raise SpecError(f"invalid config: sysctl {key} value {value!r} contains {bad!r}")
+        key = key.replace("/", ".")
+        ns = None
+        if key in _IPC_EXACT or key.startswith("fs.mqueue."):
+            ns = "ipc"
+        elif key.startswith("net."):
+            ns = "network"
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            ns = "uts"
+        if ns is None:
+            raise SpecError(f"invalid config: sysctl {key} is not namespaced; refusing to change the host")
+        if ns not in plan.types:
+            raise SpecError(f"invalid config: sysctl {key} needs its own {ns} namespace")
+
+
+def _apply_sysctls(config: dict) -> None:
+    for key, value in ((config.get("linux") or {}).get("sysctl") or {}).items():
+        path = "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key
+        try:
+            linux.host().write_file(path, value)
+        except OSError as e:
+            raise SyscallError(f"cannot set sysctl {key}={value}: {e.strerror}", e.errno) from None
+
+
+# -- the child side ----------------------------------------------------------
+
+
+def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Options) -> None:
+    """A: enter/create the namespaces, fork B; B: the container init. Never returns."""
+    code = 1
+    try:
+        if opts.stdio:
+            for i, fd in enumerate(opts.stdio):
+                if fd is not None and fd != i:
+                    os.dup2(fd, i)
+        h = linux.host()
+        user_joins = [j for j in plan.join if j[0] == "user"]
+        if user_joins:
+            namespaces.join(user_joins, h)
+        if plan.new_user:
+            h.unshare(linux.CLONE_NEWUSER)
+            ch.send(userns=os.getpid())
+            if not ch.recv():
+                os._exit(1)
+            try:
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+            except OSError as e:
+                raise SyscallError(f"cannot become root in the new user namespace (is 0 mapped?): {e.strerror}",
+                                   e.errno) from None
+        namespaces.join([j for j in plan.join if j[0] != "user"], h)
+        h.unshare(plan.unshare & ~(linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP))
+        if plan.new_pid:
+            pid = os.fork()
+            if pid:
+                ch.send(pid=pid)
+                os._exit(0)
+        else:
+            ch.send(pid=os.getpid())
+        _init(ch, config, plan, proc, rfs, st, opts)
+    except ExecError as e:
+        code = e.exit_code
+        ch.send(error=str(e), code=code)
+    except OCIError as e:
+        ch.send(error=str(e), code=e.exit_code)
+    except OSError as e:
+        ch.send(error=f"container init: {e}", code=125)
+    except BaseException as e:  # noqa: BLE001 - the init must report every failure, then die
+        ch.send(error=f"container init: {type(e).__name__}: {e}", code=125)
+    os._exit(code)
+
+
+def _on_signal_before_start(signum, _frame):
+    os._exit(128 + signum)
+
+
+def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Options) -> None:
+    """B: the container init, from 'go' to exec."""
+    for sig in _INIT_SIGNALS:
+        signal.signal(sig, _on_signal_before_start)
+    msg = ch.recv()
+    if not msg or "go" not in msg:
+        os._exit(1)
+    h = linux.host()
+    if plan.unshare & linux.CLONE_NEWCGROUP:
+        h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
+    fifo_fd = os.open(os.path.join(st["dir"], FIFO), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    sock = None
+    if proc.terminal and opts.console_socket:
+        from runtime.oci import console
+
+        sock = console.connect(opts.console_socket)
+    launcher_fd = process.new_launcher_fd()
+    userns = "user" in plan.types
+    root_fd = rootfs.prepare(config, rfs, h, userns=userns)
+    os.close(root_fd)
+    cfg_hooks = config.get("hooks")
+    if hooks.has(cfg_hooks, "prestart", "createRuntime"):
+        ch.send(hooks=1)
+        reply = ch.recv()
+        if not reply or "hooks_done" not in reply:
+            os._exit(1)
+    if hooks.has(cfg_hooks, "createContainer"):
+        hooks.run(cfg_hooks, "createContainer", state.hook_state(st))
+    rootfs.pivot(rfs, h, opts.no_pivot)
+    if "uts" in plan.types:
+        if config.get("hostname"):
+            h.sethostname(config["hostname"])
+        if config.get("domainname"):
+            h.setdomainname(config["domainname"])
+    elif config.get("hostname"):
+        raise SpecError("invalid config: hostname needs a new uts namespace")
+    _apply_sysctls(config)
+    rootfs.finish(config, h)
+    if proc.terminal:
+        _setup_terminal(proc, config, sock, opts, h)
+    seccomp_plan = None
+    sc = (config.get("linux") or {}).get("seccomp")
+    if sc:
+        from runtime.oci import seccomp
+
+        seccomp_plan = seccomp.plan(sc)
+        if not proc.no_new_privileges:
+            seccomp.load(seccomp_plan)  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+            seccomp_plan = None
+    program, env = process.finalize(proc, h, userns, keep_fds=opts.preserve_fds)
+    ch.send(ready=1)
+    ch.close()
+    _wait_for_start(fifo_fd)
+    os.close(fifo_fd)
+    if hooks.has(cfg_hooks, "startContainer"):
+        hooks.run(cfg_hooks, "startContainer", state.hook_state(dict(st, status=state.CREATED)))
+    process.reset_signals()
+    if seccomp_plan is not None:
+        from runtime.oci import seccomp
+
+        extra = [(["execveat"], [(0, seccomp.OPS["SCMP_CMP_EQ"], launcher_fd, 0)])] if launcher_fd else None
+        seccomp.load(seccomp_plan, extra)
+    try:
+        process.exec_program(program, proc.args, env, launcher_fd, h)
+    except ExecError as e:
+        os.write(2, f"virtlab-runtime: {e}\n".encode())
+        os._exit(e.exit_code)
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until `start` writes its byte to exec.fifo."""
+    import select
+
+    poller = select.poll()
+    poller.register(fifo_fd, select.POLLIN)
+    while True:
+        poller.poll()
+        if os.read(fifo_fd, 1):
+            return
+        os._exit(1)  # the writer left without a byte: not a real start
+
+
+def _setup_terminal(proc, config, sock, opts: Options, h) -> None:
+    from runtime.oci import console
+
+    master, slave = console.open_pty()
+    console.set_size(slave, (config.get("process") or {}).get("consoleSize"))
+    console.mount_console(slave, h)
+    if sock is not None:
+        console.send_master(sock, master)
+        sock.close()
+    elif opts.console_fd is not None:
+        import socket
+
+        s = socket.socket(fileno=opts.console_fd)
+        console.send_master(s, master)
+        s.close()
+    os.close(master)
+    console.make_controlling(slave, h)
+    os.close(slave)
+
+
+# -- start / kill / delete ---------------------------------------------------
+
+
+def start(root: str, container_id: str) -> dict:
+    """Release a created container's init; run the poststart hooks."""
+    st = state.load(root, container_id)
+    state.check(st, "start")
+    fifo = os.path.join(st["dir"], FIFO)
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:  # ENXIO: nobody is waiting, the init is gone
+        raise StateError(container_id, state.STOPPED, "start") if e.errno == 6 else \
+            OCIError(f"cannot start container {container_id}: {e.strerror}") from None
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+    os.unlink(fifo)
+    st["status"] = state.RUNNING
+    config = st.get("config") or {}
+    if hooks.has(config.get("hooks"), "poststart"):
+        hooks.run(config.get("hooks"), "poststart", state.hook_state(st), warn=_warn)
+    return st
+
+
+def _warn(message: str) -> None:
+    os.write(2, f"virtlab-runtime: warning: {message}\n".encode())
+
+
+SIGNALS = {name[3:]: int(getattr(signal, name)) for name in dir(signal)
+           if name.startswith("SIG") and not name.startswith("SIG_") and name.isupper()}
+
+
+def parse_signal(value) -> int:
+    """A signal number from 'KILL', 'SIGKILL' or '9'."""
+    if isinstance(value, int):
+        return value
+    s = str(value).upper().removeprefix("SIG")
+    if s.isdigit():
+        num = int(s)
+    elif s in SIGNALS:
+        num = SIGNALS[s]
+    else:
+        raise OCIError(f"unknown signal {value!r}")
+    if not 0 < num < 65:
+        raise OCIError(f"invalid signal number {num}")
+    return num
+
+
+def kill(root: str, container_id: str, sig, all_processes: bool = False) -> None:
+    """Send a signal to the container's init (or to every process in its cgroup with all_processes)."""
+    num = parse_signal(sig)
+    st = state.load(root, container_id)
+    if all_processes and st.get("cgroup_paths"):
+        from runtime.oci.cgroups import load_manager
+
+        mgr = load_manager(st["cgroup_paths"])
+        if st["status"] == state.PAUSED and num == signal.SIGKILL:
+            mgr.kill_all(num)
+            mgr.thaw()
+            return
+        for pid in mgr.pids():
+            try:
+                os.kill(pid, num)
+            except ProcessLookupError:
+                pass
+        return
+    state.check(st, "kill")
+    try:
+        os.kill(st["pid"], num)
+    except ProcessLookupError:
+        raise StateError(container_id, state.STOPPED, "kill") from None
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    """Remove a stopped container (force: kill it first); runs the poststop hooks."""
+    st = state.load(root, container_id)
+    if st["status"] == state.CREATING and not st.get("pid"):
+        if not force:
+            raise StateError(container_id, state.CREATING, "delete")
+        _remove_dir(st["dir"])
+        return
+    if st["status"] != state.STOPPED:
+        if not force:
+            raise StateError(container_id, st["status"], "delete")
+        _kill_and_wait(st)
+    mgr = None
+    if st.get("cgroup_paths"):
+        from runtime.oci.cgroups import load_manager
+
+        mgr = load_manager(st["cgroup_paths"])
+        if mgr.pids():
+            mgr.kill_all(signal.SIGKILL)
+            if st.get("paused"):
+                mgr.thaw()
+    config = st.get("config") or {}
+    try:
+        if hooks.has(config.get("hooks"), "poststop"):
+            st["status"] = state.STOPPED
+            hooks.run(config.get("hooks"), "poststop", state.hook_state(st), warn=_warn)
+    finally:
+        if mgr is not None:
+            _destroy_cgroup(mgr)
+        _remove_dir(st["dir"])
+
+
+def _destroy_cgroup(mgr) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            mgr.destroy()
+            return
+        except OCIError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _kill_and_wait(st: dict, timeout: float = 10.0) -> None:
+    pid = st["pid"]
+    if st.get("paused") and st.get("cgroup_paths"):
+        from runtime.oci.cgroups import load_manager
+
+        load_manager(st["cgroup_paths"]).thaw()
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while state.proc_start_time(pid) == st.get("start_time"):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            raise OCIError(f"container {st['id']}: init {pid} did not die after SIGKILL")
+        time.sleep(0.002)
+
+
+def pause(root: str, container_id: str) -> None:
+    """Freeze every process of a running container."""
+    st = state.load(root, container_id)
+    state.check(st, "pause")
+    mgr = _loaded_manager(st, "pause")
+    mgr.freeze()
+    st["paused"] = True
+    state.save(st)
+
+
+def resume(root: str, container_id: str) -> None:
+    """Thaw a paused container."""
+    st = state.load(root, container_id)
+    state.check(st, "resume")
+    mgr = _loaded_manager(st, "resume")
+    mgr.thaw()
+    st["paused"] = False
+    state.save(st)
+
+
+def _loaded_manager(st: dict, operation: str):
+    if not st.get("cgroup_paths"):
+        raise OCIError(f"cannot {operation} container {st['id']}: it has no cgroup (no linux.resources "
+                       "or cgroupsPath in its config)")
+    from runtime.oci.cgroups import load_manager
+
+    return load_manager(st["cgroup_paths"])
+
+
+def ps(root: str, container_id: str) -> list[int]:
+    """Host pids of the container's processes (from its cgroup, else the init and its descendants)."""
+    st = state.load(root, container_id)
+    if st["status"] == state.STOPPED:
+        return []
+    if st.get("cgroup_paths"):
+        from runtime.oci.cgroups import load_manager
+
+        return sorted(load_manager(st["cgroup_paths"]).pids())
+    return _descendants(st["pid"])
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        ppid = int(data[data.rindex(b")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return sorted(out)
+
+
+def ensure_security(condition: bool, message: str) -> None:
+    """Raise SecurityError(message) unless CONDITION."""
+    if not condition:
+        raise SecurityError(message)

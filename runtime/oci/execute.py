@@ -1,0 +1,166 @@
+"""exec: start another process inside a running container.
+
+The runtime forks C, which becomes non-dumpable (CVE-2016-9962), joins the
+container's cgroup and namespaces (user first, mount last), and forks D so that
+the PID namespace applies. D finalizes the process like the init does and execs
+through the sealed launcher, so /proc/<pid>/exe never exposes the host
+interpreter to the container (CVE-2019-5736).
+"""
+
+from __future__ import annotations
+
+import os
+
+from runtime.oci import linux, namespaces, process, state
+from runtime.oci.channel import Channel
+from runtime.oci.container import _child_error, _reap, _write_pid_file
+from runtime.oci.errors import ExecError, OCIError, SpecError, StateError, SyscallError
+
+_ORDER = ("user", "ipc", "uts", "network", "cgroup", "time", "pid", "mount")
+
+
+def exec_process(root: str, container_id: str, proc_dict: dict, console_socket: str | None = None,
+                 pid_file: str | None = None, stdio=None, preserve_fds: int = 0, console_fd: int | None = None) -> int:
+    """Start PROC_DICT in the container; return its host pid (a child of the caller, who may wait for it)."""
+    st = state.load(root, container_id)
+    if st["status"] not in (state.CREATED, state.RUNNING):
+        raise StateError(container_id, st["status"], "exec")
+    if not isinstance(proc_dict, dict):
+        raise SpecError("invalid process: expected a JSON object")
+    spec_proc = dict(proc_dict)
+    proc = process.Process(spec_proc)
+    if proc.terminal and not console_socket and console_fd is None:
+        raise OCIError("cannot allocate a tty without --console-socket (the runtime detaches)")
+    config = st.get("config") or {}
+    h = linux.host()
+    h.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    parent, child = Channel.pair()
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        _exec_child(child, st, config, proc, console_socket, stdio, preserve_fds, console_fd)
+    child.close()
+    try:
+        msg = parent.recv()
+        if not msg or "pid" not in msg:
+            _reap(pid)
+            raise _child_error(msg, f"exec in container {container_id} failed")
+        target = msg["pid"]
+        _reap(pid)
+        msg = parent.recv()
+        if not msg or "ready" not in msg:
+            _reap(target)
+            raise _child_error(msg, f"exec in container {container_id} failed")
+    finally:
+        parent.close()
+    if pid_file:
+        _write_pid_file(pid_file, target)
+    return target
+
+
+def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio, preserve_fds, console_fd):
+    code = 1
+    try:
+        h = linux.host()
+        h.prctl(linux.PR_SET_DUMPABLE, 0)
+        if stdio:
+            for i, fd in enumerate(stdio):
+                if fd is not None and fd != i:
+                    os.dup2(fd, i)
+        if st.get("cgroup_paths"):
+            from runtime.oci.cgroups import load_manager
+
+            load_manager(st["cgroup_paths"]).add(os.getpid())
+        sock = None
+        if proc.terminal and console_socket:
+            from runtime.oci import console
+
+            sock = console.connect(console_socket)
+        launcher_fd = process.new_launcher_fd()
+        fds = _open_namespaces(st)
+        try:
+            for t in _ORDER:
+                if t in fds:
+                    try:
+                        h.setns(fds[t], namespaces.FLAGS[t])
+                    except SyscallError as e:
+                        raise SyscallError(f"cannot join the {t} namespace of container {st['id']}: "
+                                           f"{os.strerror(e.errno)}", e.errno) from None
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        pid = os.fork()
+        if pid:
+            ch.send(pid=pid)
+            os._exit(0)
+        _exec_grandchild(ch, config, proc, sock, console_fd, preserve_fds, launcher_fd, h,
+                         "user" in (st.get("types") or []))
+    except ExecError as e:
+        code = e.exit_code
+        ch.send(error=str(e), code=code)
+    except OCIError as e:
+        ch.send(error=str(e), code=e.exit_code)
+    except OSError as e:
+        ch.send(error=f"exec: {e}", code=125)
+    except BaseException as e:  # noqa: BLE001 - report everything, then die
+        ch.send(error=f"exec: {type(e).__name__}: {e}", code=125)
+    os._exit(code)
+
+
+def _open_namespaces(st: dict) -> dict[str, int]:
+    """Open the init's namespace files before joining any (paths change once mnt is joined)."""
+    pid = st["pid"]
+    fds = {}
+    try:
+        for t in st.get("types") or []:
+            path = f"/proc/{pid}/ns/{namespaces.PROC_NAMES[t]}"
+            if t == "user" and os.stat(path).st_ino == os.stat("/proc/self/ns/user").st_ino:
+                continue  # setns into one's own user namespace is EINVAL
+            fds[t] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        for fd in fds.values():
+            os.close(fd)
+        raise OCIError(f"cannot open the namespaces of container {st['id']} (init {pid}): {e.strerror}") from None
+    if state.proc_start_time(pid) != st.get("start_time"):
+        for fd in fds.values():
+            os.close(fd)
+        raise StateError(st["id"], state.STOPPED, "exec")
+    return fds
+
+
+def _exec_grandchild(ch: Channel, config: dict, proc, sock, console_fd, preserve_fds, launcher_fd, h, userns):
+    """D: inside every namespace; finalize and exec."""
+    if proc.terminal:
+        from runtime.oci.container import _setup_terminal
+
+        class _O:
+            pass
+
+        o = _O()
+        o.console_fd = console_fd
+        _setup_terminal(proc, config, sock, o, h)
+    if proc.oom_score_adj is not None:
+        process.set_oom_score_adj(proc.oom_score_adj)
+    seccomp_plan = None
+    sc = (config.get("linux") or {}).get("seccomp")
+    if sc:
+        from runtime.oci import seccomp
+
+        seccomp_plan = seccomp.plan(sc)
+        if not proc.no_new_privileges:
+            seccomp.load(seccomp_plan)
+            seccomp_plan = None
+    program, env = process.finalize(proc, h, userns, keep_fds=preserve_fds)
+    process.reset_signals()
+    ch.send(ready=1)
+    ch.close()
+    if seccomp_plan is not None:
+        from runtime.oci import seccomp
+
+        seccomp.load(seccomp_plan, [(["execveat"], [(0, seccomp.OPS["SCMP_CMP_EQ"], launcher_fd, 0)])]
+                     if launcher_fd else None)
+    try:
+        process.exec_program(program, proc.args, env, launcher_fd, h)
+    except ExecError as e:
+        os.write(2, f"virtlab-runtime: {e}\n".encode())
+        os._exit(e.exit_code)

@@ -1,0 +1,212 @@
+"""The one narrow seam for raw Linux syscalls, through ctypes.
+
+Every privileged kernel call of the runtime (mount, pivot_root, unshare, setns,
+capset, prctl, openat2, ...) goes through an instance of :class:`Linux`. The
+mechanism modules take that instance as a parameter, so unit tests can pass a
+recording fake and check which calls and flags a config produces without root.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import struct
+
+from runtime.oci.errors import SyscallError
+
+# Syscall numbers glibc has no wrapper for (or only a recent one).
+_NR = {
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437, "close_range": 436,
+               "execveat": 322, "setns": 308, "unshare": 272, "pidfd_open": 434},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437, "close_range": 436,
+                "execveat": 281, "setns": 268, "unshare": 97, "pidfd_open": 434},
+}
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+MNT_DETACH = 0x2
+
+# clone(2) / unshare(2) namespace flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+# prctl(2)
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# openat2(2) resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+O_PATH = 0o10000000
+AT_EMPTY_PATH = 0x1000
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class Linux:
+    """Real syscalls. Every method raises SyscallError (with errno) on failure."""
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.syscall.restype = ctypes.c_long
+        self._nr = _NR.get(platform.machine(), _NR["x86_64"])
+
+    def _check(self, rc: int, what: str) -> int:
+        if rc < 0:
+            err = ctypes.get_errno()
+            raise SyscallError(f"{what}: {os.strerror(err)}", err)
+        return rc
+
+    def _syscall(self, name: str, *args) -> int:
+        return self._libc.syscall(ctypes.c_long(self._nr[name]), *args)
+
+    # -- mounts ---------------------------------------------------------------
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+        """mount(2)."""
+        rc = self._libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data))
+        self._check(rc, f"mount {source or fstype or ''} on {target}")
+
+    def umount2(self, target: str, flags: int = 0) -> None:
+        """umount2(2)."""
+        self._check(self._libc.umount2(_b(target), flags), f"umount {target}")
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        """pivot_root(2)."""
+        self._check(self._syscall("pivot_root", _b(new_root), _b(put_old)), f"pivot_root {new_root}")
+
+    # -- namespaces -----------------------------------------------------------
+    def unshare(self, flags: int) -> None:
+        """unshare(2)."""
+        self._check(self._libc.unshare(ctypes.c_int(flags)), f"unshare {flags:#x}")
+
+    def setns(self, fd: int, nstype: int = 0) -> None:
+        """setns(2) on an open namespace fd."""
+        self._check(self._libc.setns(fd, nstype), f"setns {nstype:#x}")
+
+    def sethostname(self, name: str) -> None:
+        """sethostname(2)."""
+        raw = name.encode()
+        self._check(self._libc.sethostname(raw, len(raw)), f"sethostname {name}")
+
+    def setdomainname(self, name: str) -> None:
+        """setdomainname(2)."""
+        raw = name.encode()
+        self._check(self._libc.setdomainname(raw, len(raw)), f"setdomainname {name}")
+
+    # -- process --------------------------------------------------------------
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        """prctl(2)."""
+        rc = self._libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4),
+                              ctypes.c_ulong(arg5))
+        return self._check(rc, f"prctl {option}")
+
+    def capget(self) -> tuple[int, int, int]:
+        """Return the (effective, permitted, inheritable) capability masks of this thread."""
+        hdr = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+        data = ctypes.create_string_buffer(24)
+        self._check(self._syscall("capget", hdr, data), "capget")
+        e0, p0, i0, e1, p1, i1 = struct.unpack("6I", data.raw)
+        return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32
+
+    def capset(self, effective: int, permitted: int, inheritable: int) -> None:
+        """capset(2) with 64-bit masks."""
+        hdr = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+        lo, hi = 0xFFFFFFFF, 32
+        data = struct.pack("6I", effective & lo, permitted & lo, inheritable & lo,
+                           effective >> hi, permitted >> hi, inheritable >> hi)
+        self._check(self._syscall("capset", hdr, data), "capset")
+
+    def close_range(self, first: int, last: int = 0xFFFFFFFF) -> None:
+        """close_range(2); falls back to closing each fd in /proc/self/fd."""
+        if self._syscall("close_range", ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(0)) == 0:
+            return
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if first <= fd <= last:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def execveat(self, fd: int, argv: list[str], env: list[str]) -> None:
+        """execveat(fd, "", argv, env, AT_EMPTY_PATH): exec an open file; returns only on failure."""
+        c_argv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
+        c_env = (ctypes.c_char_p * (len(env) + 1))(*[e.encode() for e in env], None)
+        self._check(self._syscall("execveat", fd, b"", c_argv, c_env, AT_EMPTY_PATH), "execveat")
+
+    def openat2(self, dirfd: int, path: str, flags: int, mode: int, resolve: int) -> int:
+        """openat2(2); returns the new fd."""
+        how = struct.pack("QQQ", flags, mode, resolve)
+        rc = self._syscall("openat2", dirfd, _b(path), how, ctypes.c_size_t(len(how)))
+        return self._check(rc, f"openat2 {path}")
+
+    def pidfd_open(self, pid: int) -> int:
+        """pidfd_open(2)."""
+        return self._check(self._syscall("pidfd_open", pid, 0), f"pidfd_open {pid}")
+
+    # -- plain os wrappers, here so that fakes can record them ---------------
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        """mknod(2)."""
+        os.mknod(path, mode, device)
+
+    def write_file(self, path: str, data: str) -> None:
+        """Write a small proc/sys file in one write(2)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else value.encode()
+
+
+_host: Linux | None = None
+
+
+def host() -> Linux:
+    """Return the process-wide real seam (created on first use)."""
+    global _host
+    if _host is None:
+        _host = Linux()
+    return _host
