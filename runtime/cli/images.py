@@ -422,6 +422,54 @@ def history(ctx, name, human, quiet, no_trunc, fmt):
                       ("Comment", "COMMENT")], fmt)
 
 
+# ------------------------------------------------------------ save / load
+
+
+@click.command("save")
+@click.argument("names", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("-o", "--output", help="Write to a file, instead of STDOUT.")
+@click.pass_context
+def save(ctx, names, output):
+    """Save one or more images to a tar archive (OCI layout + docker manifest.json)."""
+    from runtime.image import archive
+
+    store = _store(ctx)
+    if output and output != "-":
+        archive.save_to_path(store, list(names), output)
+        return
+    if sys.stdout.isatty():
+        raise ImageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    archive.save(store, list(names), sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+
+
+@click.command("load")
+@click.option("-i", "--input", "input_", help="Read from a tar archive file (compressed or not), instead of STDIN.")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the load output.")
+@click.pass_context
+def load(ctx, input_, quiet):
+    """Load an image from a tar archive or STDIN (ours, docker save, podman save, OCI archives)."""
+    from runtime.image import archive
+
+    store = _store(ctx)
+    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg))
+    if input_ and input_ != "-":
+        if not os.path.isfile(input_):
+            raise ImageError(f"cannot load {input_}: no such file")
+        with open(input_, "rb") as f:
+            loaded = archive.load(store, f, say)
+    else:
+        if sys.stdin.isatty():
+            raise ImageError("requested load from stdin, but stdin is empty")
+        loaded = archive.load(store, sys.stdin.buffer, say)
+    for img, names in loaded:
+        if names:
+            for n in names:
+                click.echo(f"Loaded image: {n}")
+        else:
+            click.echo(f"Loaded image ID: {img.id}")
+
+
 # ------------------------------------------------------------------ build
 
 
@@ -559,7 +607,9 @@ image.add_command(image_build)
 image.add_command(history)
 image.add_command(tag)
 image.add_command(import_)
+image.add_command(save)
+image.add_command(load)
 system.add_command(system_df)
 system.add_command(system_prune)
 
-__all__ = ["history", "image", "images", "import_", "rmi", "system", "tag", "ImageNotFound"]
+__all__ = ["history", "image", "images", "import_", "load", "rmi", "save", "system", "tag", "ImageNotFound"]

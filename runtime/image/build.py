@@ -113,7 +113,7 @@ def build_busybox(store: ImageStore, ref: str = "busybox:latest", busybox: str |
     if not elf_is_static(busybox):
         raise ImageError(f"{busybox} is not a static ELF executable")
     blob = busybox_layer(busybox)
-    with store._gc_lock():
+    with store.writing():
         layer = store.ingest_layer(io.BytesIO(blob), what="busybox layer")
         created = _dt.datetime.fromtimestamp(int(os.stat(busybox).st_mtime), _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         version = subprocess.run([busybox], capture_output=True, text=True).stdout.splitlines()[:1]
@@ -192,15 +192,16 @@ def build_debian(store: ImageStore, ref: str = "debian:bookworm", suite: str = "
             for entry in sorted(os.listdir(rootfs)):
                 tf.add(rootfs / entry, arcname=entry, recursive=True)
         say("importing the layer")
-        with store._gc_lock(), open(layer_tar, "rb") as f:
-            layer = store.ingest_layer(f, what="debian layer")
-        now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        os_name, arch = oci.host_platform()
-        config = {
-            "architecture": arch, "os": os_name, "created": now,
-            "config": {"Env": [PATH_ENV], "Cmd": ["bash"]},
-            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-            "history": [{"created": now, "created_by": f"debootstrap --variant=minbase {suite} {mirror} "
-                                                          f"+ {' '.join(extra)}"}],
-        }
-        return store.write_image(config, [layer], ref)
+        with store.writing():
+            with open(layer_tar, "rb") as f:
+                layer = store.ingest_layer(f, what="debian layer")
+            now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            os_name, arch = oci.host_platform()
+            config = {
+                "architecture": arch, "os": os_name, "created": now,
+                "config": {"Env": [PATH_ENV], "Cmd": ["bash"]},
+                "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+                "history": [{"created": now, "created_by": f"debootstrap --variant=minbase {suite} {mirror} "
+                                                              f"+ {' '.join(extra)}"}],
+            }
+            return store.write_image(config, [layer], ref)

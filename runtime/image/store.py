@@ -119,6 +119,7 @@ class ImageStore:
         self.partial_dir = self.staging_dir / "partial"
         self.lock_dir = self.path / "locks"
         self._cache: dict[str, Image] = {}
+        self._created: list[tuple[str, str]] | None = None  # ("blob"|"snap", hex) added by the current writer
 
     # ----------------------------------------------------------------- setup
 
@@ -146,6 +147,40 @@ class ImageStore:
         self.ensure()
         with flock(self.lock_dir / "gc.lock", shared=shared):
             yield
+
+    @contextmanager
+    def writing(self):
+        """Hold the shared GC lock while adding content; on failure remove what this block added and nothing uses.
+
+        This is what makes a refused import, load or pull leave no half-imported image behind.
+        """
+        prev, self._created = self._created, []
+        created = self._created
+        try:
+            with self._gc_lock():
+                yield
+        except BaseException:
+            self._created = prev
+            self._discard(created)
+            raise
+        finally:
+            self._created = prev
+
+    def _note(self, kind: str, hexd: str) -> None:
+        if self._created is not None:
+            self._created.append((kind, hexd))
+
+    def _discard(self, created: list[tuple[str, str]]) -> None:
+        if not created:
+            return
+        with self._gc_lock(shared=False), self._index_lock():
+            blobs, snaps = self._reachable(self._read_index())
+            for kind, hexd in created:
+                if kind == "blob" and hexd not in blobs:
+                    rmtree(self.blob_dir / hexd)
+                    self._cache.pop(f"sha256:{hexd}", None)
+                elif kind == "snap" and hexd not in snaps:
+                    rmtree(self.snap_dir / hexd)
 
     @contextmanager
     def staging(self, prefix: str = "work"):
@@ -208,6 +243,7 @@ class ImageStore:
         if not path.exists():
             self.ensure()
             atomic_write(path, data, mode=0o600)
+            self._note("blob", dg.hex_of(d))
         return d
 
     def put_blob_file(self, src: Path, expected: str, size: int | None = None) -> None:
@@ -226,6 +262,7 @@ class ImageStore:
         os.chmod(src, 0o600)
         os.replace(src, dst)
         fsync_dir(self.blob_dir)
+        self._note("blob", dg.hex_of(expected))
 
     # ---------------------------------------------------------------- layers
 
@@ -287,6 +324,7 @@ class ImageStore:
             if not dst.exists():
                 os.replace(blob_tmp, dst)
                 fsync_dir(self.blob_dir)
+                self._note("blob", dg.hex_of(blob_digest))
             self._place_snapshot(snap, real_diff)
         mt = media_type or MEDIA_TYPES[kind if keep_raw else NONE]
         return Layer(blob_digest, real_diff, blob_size, mt)
@@ -304,6 +342,7 @@ class ImageStore:
                 raise
             return  # another process placed the same layer first
         fsync_dir(self.snap_dir)
+        self._note("snap", dg.hex_of(diff_id))
 
     def ensure_snapshot(self, layer: Layer) -> Path:
         """The unpacked snapshot dir of `layer`, unpacking it again from its blob if it is gone."""
@@ -451,11 +490,17 @@ class ImageStore:
 
     # ------------------------------------------------------- writing images
 
-    def write_image(self, config: dict, layers: list[Layer], ref: str | None,
+    def write_image(self, config: dict | bytes, layers: list[Layer], ref: str | None,
                     manifest_media_type: str = oci.OCI_MANIFEST, config_media_type: str = oci.OCI_CONFIG,
                     annotations: dict | None = None) -> Image:
-        """Store config and manifest for `layers` (already in the store) and point `ref` at them."""
-        config_bytes = oci.canonical(config)
+        """Store config (a dict, or exact bytes to keep an ID) and a manifest for `layers`, and tag it `ref`."""
+        data = self.make_manifest(config, layers, manifest_media_type, config_media_type, annotations)
+        return self.add_manifest(data, ref)
+
+    def make_manifest(self, config: dict | bytes, layers: list[Layer], manifest_media_type: str = oci.OCI_MANIFEST,
+                      config_media_type: str = oci.OCI_CONFIG, annotations: dict | None = None) -> bytes:
+        """Store the config blob and return the bytes of a manifest for it and `layers` (not yet recorded)."""
+        config_bytes = config if isinstance(config, bytes) else oci.canonical(config)
         config_digest = self.put_blob_bytes(config_bytes)
         manifest = {
             "schemaVersion": 2,
@@ -465,8 +510,7 @@ class ImageStore:
         }
         if annotations:
             manifest["annotations"] = annotations
-        data = oci.canonical(manifest)
-        return self.add_manifest(data, ref)
+        return oci.canonical(manifest)
 
     def add_manifest(self, manifest_bytes: bytes, ref: str | None) -> Image:
         """Record a manifest whose config and layers are in the store; tag it `ref` (None: dangling)."""
@@ -501,7 +545,7 @@ class ImageStore:
         """A rootfs tarball (tar, gz, xz, zst, bz2; a path, `-` for stdin, or a binary stream) as a one-layer image."""
         if ref:
             reference.parse(ref)
-        with self._gc_lock():
+        with self.writing():
             if isinstance(src, (str, os.PathLike)) and str(src) != "-":
                 with open(src, "rb") as f:
                     layer = self.ingest_layer(f, what=f"import of {src}")
@@ -526,7 +570,7 @@ class ImageStore:
         """A new image: `base` plus one layer made from a container's upper dir (a tar path or stream)."""
         if ref:
             reference.parse(ref)
-        with self._gc_lock():
+        with self.writing():
             if isinstance(layer_tar, (str, os.PathLike)):
                 with open(layer_tar, "rb") as f:
                     layer = self.ingest_layer(f, what="commit layer")
