@@ -187,7 +187,7 @@ def create_tree(base: str, parts: list[str], on_level=None) -> str:
     raise AssertionError("unreachable")
 
 
-def remove_tree(path: str, stop_at: str, timeout: float = 1.0) -> None:
+def remove_tree(path: str, stop_at: str, timeout: float = 2.0) -> None:
     """Remove the cgroup ``path`` and its child cgroups, then the empty parents virtlab created.
 
     rmdir fails with EBUSY while exiting processes are still being reaped, so retry until
