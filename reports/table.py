@@ -10,6 +10,7 @@ A row without data says "not measured" and why; no number is ever invented.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -37,7 +38,7 @@ ISOLATION_CHECKS = ("kernel_separate", "host_pids_hidden", "host_mounts_hidden",
 CONTAINER_PHASES = ("engine", "create", "start", "exec")
 VM_PHASES = ("vmm", "firmware", "kernel", "init")
 # Words in density's `stopped_by` that mean the suite, not the host, ended the run.
-SUITE_STOP_WORDS = ("cap", "suite", "max", "budget", "requested", "target")
+SUITE_STOP_WORDS = re.compile(r"\b(cap|capped|suite|budget|requested|target)\b", re.IGNORECASE)
 _ORDER = ["native", "container", "runc", "podman", "vm-micro", "vm-full", "qemu-direct"]
 
 
@@ -187,7 +188,7 @@ def _backends(frame: pd.DataFrame, runs: list[Run]) -> list[Backend]:
             kind = Counter(sub["kind"]).most_common(1)[0][0]
             b = found.setdefault(str(name), Backend(str(name), kind))
             b.available = True if sub["ok"].any() else b.available
-            accels = Counter(a for a in sub["accel"] if a)
+            accels = Counter(a for a in sub["accel"] if isinstance(a, str) and a)
             if accels:
                 b.accel = accels.most_common(1)[0][0]
     return sorted(found.values(), key=_order_key)
@@ -490,10 +491,7 @@ def _performance(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang
 
 def is_suite_stop(stopped_by: str | None) -> bool:
     """True when `stopped_by` says the suite (a cap or budget), not a host limit, ended the run."""
-    if not stopped_by:
-        return False
-    low = stopped_by.lower()
-    return any(w in low for w in SUITE_STOP_WORDS)
+    return bool(stopped_by) and SUITE_STOP_WORDS.search(stopped_by) is not None
 
 
 def density_verdict(container_cap: list[float], vm_cap: list[float], projected: bool) -> str:

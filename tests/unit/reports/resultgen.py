@@ -161,9 +161,9 @@ def write_run(path: Path, *, run_id: str = "run-a", hostname: str = "lab1", acce
                     v = 0 if check == "kernel_separate" else 1
                 else:
                     v = 1
-                detail = {"syscall_filter": "seccomp: 312 of 451 syscalls allowed" if kind == "container" else
-                          "guest kernel; host sees QEMU only", "kernel_separate": "uname -r differs" if v else
-                          "same kernel as the host"}.get(check, "")
+                detail = {"syscall_filter": {"container": "seccomp: 312 of 451 syscalls allowed",
+                                             "vm": "guest kernel; host sees QEMU only"}.get(kind, "none"),
+                          "kernel_separate": "uname -r differs" if v else "same kernel as the host"}.get(check, "")
                 if evil and check == "host_pids_hidden":
                     detail = "<img src=x onerror=alert(1)> | saw pid 1"
                 add(b, "isolation", f"isolation.{check}", v, "bool", 0, {"detail": detail})
