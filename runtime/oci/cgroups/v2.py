@@ -14,7 +14,7 @@ import time
 
 from runtime.oci.cgroups import files, hierarchy
 from runtime.oci.cgroups.base import ManagerBase, Write
-from runtime.oci.cgroups.errors import CgroupError, FreezeTimeout, InvalidResources
+from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
 from runtime.oci.cgroups.resources import (
     HostFacts,
     blkio_weight_to_io_weight,
@@ -103,6 +103,7 @@ class V2Manager(ManagerBase):
         validate(resources, self.host, "v2")
         created = self._ensure(_controllers_for(resources))
         try:
+            self._check_controllers(resources)
             self._run(self._plan(resources, update=False), rollback=False)
             self._set_devices(resources, update=False)
         except Exception:
@@ -121,6 +122,7 @@ class V2Manager(ManagerBase):
             raise CgroupError(f"cannot update cgroup {self.dir}: it does not exist")
         self._check_live(resources)
         self._enable(_controllers_for(resources))
+        self._check_controllers(resources)
         self._run(self._plan(resources, update=True), rollback=True)
         self._set_devices(resources, update=True)
 
@@ -137,6 +139,19 @@ class V2Manager(ManagerBase):
                 problems.append(f"invalid unified key {key!r}: {self.dir} has no such file (controller not enabled?)")
         if problems:
             raise InvalidResources("; ".join(problems))
+
+    def _check_controllers(self, r: dict) -> None:
+        """Fail before any write when a requested limit's controller is not offered to this cgroup."""
+        needed = _required_controllers(r)
+        if not needed:
+            return
+        have = set(_words(os.path.join(self.dir, "cgroup.controllers")))
+        missing = sorted(needed - have)
+        if missing:
+            raise CgroupUnsupported(
+                f"cannot set {', '.join(missing)} limits on cgroup {self.dir}: controller not available "
+                f"(available: {' '.join(sorted(have)) or 'none'})"
+            )
 
     def _set_devices(self, r: dict, update: bool) -> None:
         rules = device_rules(r.get("devices") or [])
@@ -325,6 +340,29 @@ def _controllers_for(r: dict) -> set[str]:
         out.add("rdma")
     for key in r.get("unified") or {}:
         out.add(key.split(".", 1)[0])
+    return out
+
+
+def _required_controllers(r: dict) -> set[str]:
+    """Controllers whose files the plan for ``r`` writes (kernel/swappiness notes need none)."""
+    out = set()
+    mem = r.get("memory") or {}
+    if any(mem.get(k) is not None for k in ("limit", "reservation")) or mem.get("swap") not in (None, 0):
+        out.add("memory")
+    cpu = r.get("cpu") or {}
+    if cpu.get("shares") or cpu.get("quota") is not None or cpu.get("period") or cpu.get("burst") is not None:
+        out.add("cpu")
+    if cpu.get("cpus") or cpu.get("mems"):
+        out.add("cpuset")
+    if (r.get("pids") or {}).get("limit") is not None:
+        out.add("pids")
+    bio = r.get("blockIO") or {}
+    if bio.get("weight") or bio.get("weightDevice") or any(bio.get(k) for k in _THROTTLE):
+        out.add("io")
+    if r.get("hugepageLimits"):
+        out.add("hugetlb")
+    if r.get("rdma"):
+        out.add("rdma")
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 from cgfake import trusted_xattrs_work
 
 from runtime.oci.cgroups import InvalidResources, load_manager, open_manager
-from runtime.oci.cgroups.errors import CgroupError, FreezeTimeout
+from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout
 
 
 def read(path) -> str:
@@ -257,3 +257,13 @@ def test_destroy_refuses_while_processes_remain(v2):
     with pytest.raises(CgroupError, match="busy"):
         mgr.destroy()
     assert os.path.isdir(mgr.paths[""])
+
+
+def test_missing_controller_fails_before_writing(fakefs):
+    fs = fakefs("v2", v2_controllers=("pids",))
+    mgr = open_manager(None, "c1", root=str(fs.root))
+    with pytest.raises(CgroupUnsupported, match="memory limits .* controller not available"):
+        mgr.apply({"pids": {"limit": 5}, "memory": {"limit": 64 << 20}})
+    assert not os.path.exists(mgr.paths[""])
+    mgr.apply({"pids": {"limit": 5}, "memory": {"kernel": 1 << 20}})  # notes only: no memory files needed
+    assert read(f"{mgr.paths['']}/pids.max") == "5"

@@ -1,0 +1,135 @@
+"""The v2 manager on a real cgroup2 tree: /sys/fs/cgroup on v2 hosts, /sys/fs/cgroup/unified on hybrid ones.
+
+On a hybrid host the unified tree offers (almost) no controllers, so these tests use what
+cgroup2 itself provides: cgroup.procs, cgroup.freeze, cgroup.kill, cpu.stat and the eBPF
+device filter. Limits that need a controller must fail cleanly there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from cgtools import PY, cpu_ticks, proc_cgroup, read, wait_for
+
+from runtime.oci.cgroups import CgroupUnsupported, detect_mode, load_manager
+from runtime.oci.cgroups.errors import InvalidResources
+
+ROOT = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "/sys/fs/cgroup/unified"
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(not os.path.exists(f"{ROOT}/cgroup.controllers"), reason="no cgroup2 tree mounted"),
+]
+
+
+@pytest.fixture(autouse=True)
+def root_subtree_unchanged():
+    before = read(f"{ROOT}/cgroup.subtree_control")
+    yield
+    if ROOT.endswith("unified"):
+        assert read(f"{ROOT}/cgroup.subtree_control") == before
+
+
+def test_mode_and_membership(cg):
+    assert detect_mode(ROOT) == "v2"
+    mgr = cg(root=ROOT)
+    assert mgr.mode == "v2" and set(mgr.paths) == {""}
+    mgr.apply({})
+    child = cg.child(mgr, ["sleep", "60"])
+    assert proc_cgroup(child.pid)[""] == "/" + os.path.relpath(mgr.paths[""], ROOT)
+    assert mgr.pids() == [child.pid]
+
+
+def test_freeze_with_cgroup_freeze(cg):
+    mgr = cg(root=ROOT)
+    mgr.apply({})
+    child = cg.child(mgr, ["sh", "-c", "while :; do :; done"])
+    child.go()
+    assert wait_for(lambda: cpu_ticks(child.pid) > 0)
+    mgr.freeze()
+    assert mgr.state() == "frozen"
+    assert "frozen 1" in read(f"{mgr.paths['']}/cgroup.events")
+    before = cpu_ticks(child.pid)
+    time.sleep(0.3)
+    assert cpu_ticks(child.pid) == before
+    mgr.thaw()
+    assert wait_for(lambda: cpu_ticks(child.pid) > before, timeout=5)
+
+
+def test_kill_all_with_cgroup_kill_and_sigterm(cg):
+    mgr = cg(root=ROOT)
+    mgr.apply({})
+    child = cg.child(mgr, ["sh", "-c", "sleep 60 & sleep 60 & wait"])
+    child.go()
+    assert wait_for(lambda: len(mgr.pids()) == 3)
+    mgr.kill_all(signal.SIGKILL)
+    assert wait_for(lambda: mgr.pids() == [])
+    child.wait()
+    other = cg.child(mgr, ["sleep", "60"])
+    other.go()
+    mgr.kill_all(signal.SIGTERM)
+    assert other.wait() == -signal.SIGTERM
+
+
+def test_device_filter_ebpf(cg):
+    mgr = cg(root=ROOT)
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+    ]
+    mgr.apply({"devices": rules})
+    child = cg.child(mgr, ["sh", "-c", "echo x > /dev/null && echo null-ok; head -c1 /dev/zero >/dev/null || echo zero-denied"])
+    child.go()
+    code, out, err = child.output()
+    assert out.split() == ["null-ok", "zero-denied"]
+    # an update replaces the program instead of stacking a second one
+    from runtime.oci.cgroups import ebpf
+
+    mgr.update({"devices": [{"allow": True, "access": "rwm"}]})
+    fd = os.open(mgr.paths[""], os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert len(ebpf.query(fd)) == 1
+    finally:
+        os.close(fd)
+    again = cg.child(mgr, ["head", "-c1", "/dev/zero"])
+    again.go()
+    assert again.output()[0] == 0
+
+
+def test_stats_from_core_files(cg):
+    mgr = cg(root=ROOT)
+    mgr.apply({})
+    child = cg.child(mgr, [PY, "-c", "import time\nt = time.time()\nwhile time.time() - t < 0.3: pass\n"
+                                     "print('ok', flush=True); time.sleep(60)"])
+    child.go()
+    assert child.proc.stdout.readline().strip() == b"ok"
+    s = mgr.stats()
+    assert s["cpu_ns"] >= 100_000_000
+    assert s["pids"] == 1
+
+
+def test_limits_without_controller_fail_cleanly(cg):
+    offered = read(f"{ROOT}/cgroup.controllers").split()
+    if "memory" in offered:
+        pytest.skip("this cgroup2 tree offers the memory controller")
+    mgr = cg(root=ROOT)
+    with pytest.raises(CgroupUnsupported, match="memory"):
+        mgr.apply({"memory": {"limit": 64 << 20}})
+    assert not os.path.exists(mgr.paths[""])
+    with pytest.raises(InvalidResources, match="real-time"):
+        mgr.apply({"cpu": {"realtimeRuntime": 10}})
+
+
+def test_destroy_and_reload(cg):
+    mgr = cg(root=ROOT)
+    mgr.apply({})
+    child = cg.child(mgr, ["true"])
+    child.go()
+    child.wait()
+    again = load_manager(mgr.paths, root=ROOT)
+    again.destroy()
+    again.destroy()
+    assert not os.path.exists(mgr.paths[""])
