@@ -29,16 +29,23 @@ def cg():
             return c
 
     yield Factory()
+    # Every step runs even when an earlier one fails, so a broken test still removes its cgroups.
+    errors = []
     for mgr in managers:
-        try:
-            mgr.thaw()
-        except CgroupError:
-            pass
-        try:
-            mgr.kill_all(signal.SIGKILL)
-        except CgroupError:
-            pass
+        for step in (mgr.thaw, lambda m=mgr: m.kill_all(signal.SIGKILL)):
+            try:
+                step()
+            except CgroupError:
+                pass
     for c in children:
-        c.stop()
+        try:
+            c.stop()
+        except Exception as exc:  # cleanup must go on
+            errors.append(exc)
     for mgr in managers:
-        mgr.destroy()
+        try:
+            mgr.destroy()
+        except CgroupError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
