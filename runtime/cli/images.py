@@ -470,6 +470,137 @@ def load(ctx, input_, quiet):
             click.echo(f"Loaded image ID: {img.id}")
 
 
+# --------------------------------------------------------------- registry
+
+
+def _reporter(quiet: bool):
+    from runtime.image.registry import Reporter, RichReporter
+
+    if quiet:
+        return Reporter()
+    if sys.stdout.isatty():
+        return RichReporter()
+    return Reporter(lambda line: click.echo(line))
+
+
+def _client(ctx, registry: str, tls_ca: str | None, credentials=None):
+    from runtime.image.registry import RegistryClient
+
+    return RegistryClient(registry, _root(ctx), os.path.join(_root(ctx), "image"), ca=tls_ca, credentials=credentials)
+
+
+_tls_ca = click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True),
+                       help="Trust this CA bundle for the registry (or set it in <root>/image/registries.json).")
+
+
+@click.command("pull")
+@click.argument("name", metavar="NAME[:TAG|@DIGEST]")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output.")
+@_tls_ca
+@click.pass_context
+def pull(ctx, name, quiet, tls_ca):
+    """Download an image from a registry (OCI distribution API)."""
+    from runtime.image import reference
+
+    ref = reference.parse(name).with_tag()
+    store = _store(ctx)
+    report = _reporter(quiet)
+    try:
+        with _client(ctx, ref.registry, tls_ca) as client:
+            client.pull(ref, store, report)
+    finally:
+        report.close()
+    shown = f"{ref.registry}/{ref.remote_path}" + (f":{ref.tag}" if ref.tag else f"@{ref.digest}")
+    click.echo(shown)
+
+
+@click.command("push")
+@click.argument("name", metavar="NAME[:TAG]")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output.")
+@click.option("--chunk-size", type=int, help="Upload blobs in PATCH chunks of this many bytes (default: monolithic "
+              "up to 8 MiB).")
+@_tls_ca
+@click.pass_context
+def push(ctx, name, quiet, chunk_size, tls_ca):
+    """Upload an image to a registry."""
+    from runtime.image import reference
+
+    ref = reference.parse(name).with_tag()
+    if ref.digest:
+        raise ImageError("push needs a tag, not a digest")
+    store = _store(ctx)
+    img = store.resolve(name)
+    report = _reporter(quiet)
+    try:
+        with _client(ctx, ref.registry, tls_ca) as client:
+            client.push(img, ref, store, report, chunk_size=chunk_size)
+    finally:
+        report.close()
+
+
+@click.command("login")
+@click.argument("server", required=False, default="docker.io")
+@click.option("-u", "--username", help="Username.")
+@click.option("-p", "--password", help="Password (prefer --password-stdin).")
+@click.option("--password-stdin", is_flag=True, help="Take the password from stdin.")
+@_tls_ca
+@click.pass_context
+def login(ctx, server, username, password, password_stdin, tls_ca):
+    """Log in to a registry; credentials go to <root>/auth.json (mode 0600)."""
+    from runtime.image.auth import AuthFile
+
+    if password_stdin:
+        if password:
+            raise ImageError("--password and --password-stdin are mutually exclusive")
+        password = sys.stdin.readline().rstrip("\n")
+    if not username:
+        username = click.prompt("Username")
+    if not password:
+        password = click.prompt("Password", hide_input=True)
+    with _client(ctx, server, tls_ca, credentials=(username, password)) as client:
+        client.check_login()
+    AuthFile(_root(ctx)).set(server, username, password)
+    click.echo("Login Succeeded")
+
+
+@click.command("logout")
+@click.argument("server", required=False, default="docker.io")
+@click.pass_context
+def logout(ctx, server):
+    """Log out from a registry (forget its credentials)."""
+    from runtime.image.auth import AuthFile
+
+    if AuthFile(_root(ctx)).remove(server):
+        click.echo(f"Removing login credentials for {server}")
+    else:
+        click.echo(f"Not logged in to {server}")
+
+
+@click.command("search")
+@click.argument("term")
+@click.option("--registry", help="Registry to search (default: the host in TERM, e.g. localhost:5000/name).")
+@click.option("--limit", type=int, default=25, show_default=True, help="Max number of results.")
+@click.option("--format", "fmt", help="'table', 'json', or a Go-like template such as '{{.Name}}'.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@_tls_ca
+@click.pass_context
+def search(ctx, term, registry, limit, fmt, no_trunc, tls_ca):
+    """Search a registry's catalog (/v2/_catalog) for repositories whose name contains TERM."""
+    if not registry:
+        first, sep, rest = term.partition("/")
+        if sep and ("." in first or ":" in first or first == "localhost"):
+            registry, term = first, rest
+        else:
+            registry = "docker.io"
+    with _client(ctx, registry, tls_ca) as client:
+        names = client.catalog()
+    hits = [n for n in names if term.lower() in n.lower()][:limit]
+    rows = [{"Name": f"{registry}/{n}", "Description": "", "StarCount": 0, "IsOfficial": "", "IsAutomated": ""}
+            for n in hits]
+    print_rows(rows, [("Name", "NAME"), ("Description", "DESCRIPTION"), ("StarCount", "STARS"),
+                      ("IsOfficial", "OFFICIAL")], fmt)
+
+
 # ------------------------------------------------------------------ build
 
 
@@ -609,7 +740,10 @@ image.add_command(tag)
 image.add_command(import_)
 image.add_command(save)
 image.add_command(load)
+image.add_command(pull)
+image.add_command(push)
 system.add_command(system_df)
 system.add_command(system_prune)
 
-__all__ = ["history", "image", "images", "import_", "load", "rmi", "save", "system", "tag", "ImageNotFound"]
+__all__ = ["history", "image", "images", "import_", "load", "login", "logout", "pull", "push", "rmi", "save", "search",
+           "system", "tag", "ImageNotFound"]
