@@ -102,7 +102,7 @@ def test_device_filter_ebpf(cg):
 def test_stats_from_core_files(cg):
     mgr = cg(root=ROOT)
     mgr.apply({})
-    child = cg.child(mgr, [PY, "-c", "import time\nt = time.time()\nwhile time.time() - t < 0.3: pass\n"
+    child = cg.child(mgr, [PY, "-c", "import time\nwhile time.process_time() < 0.3: pass\n"
                                      "print('ok', flush=True); time.sleep(60)"])
     child.go()
     assert child.proc.stdout.readline().strip() == b"ok"
