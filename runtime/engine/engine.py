@@ -36,6 +36,7 @@ from runtime.engine.errors import (
 )
 from runtime.engine.names import new_id, random_name, validate_name
 from runtime.engine.records import ContainerStore
+from runtime.engine.runtimes import default_runtime
 from runtime.engine.spec import ContainerSpec
 from runtime.engine.state import Status
 
@@ -170,7 +171,8 @@ class Engine:
             return False
         cdir = self._dir(rec["Id"])
         ex = read_exit(cdir)
-        fresh_exit = ex is not None and ex.get("at", 0) >= (st.get("StartedAtTs") or 0)
+        # the exit file is removed at each start, so only a restart can leave an older one
+        fresh_exit = ex is not None and ex.get("at", 0) >= (st.get("LaunchedAtTs") or 0)
         if monitor_alive(cdir):
             if fresh_exit and ex and ex.get("restarting"):
                 st["Status"] = Status.RESTARTING
@@ -195,7 +197,8 @@ class Engine:
             info = json.loads((self._dir(rec["Id"]) / "restarted").read_text())
         except (FileNotFoundError, ValueError):
             return
-        rec["State"].update(Pid=info["pid"], PidStart=_pid_start(info["pid"]), StartedAtTs=info["at"])
+        rec["State"].update(Pid=info["pid"], PidStart=_pid_start(info["pid"]), StartedAtTs=info["at"],
+                            LaunchedAtTs=info["at"])
         rec["RestartCount"] = info.get("count", rec.get("RestartCount", 0))
 
     def _mark_exited(self, rec: dict[str, Any], code: int, at: float, error: str = "") -> None:
@@ -318,7 +321,7 @@ class Engine:
                 "Labels": {**(icfg.get("Labels") or {}), **norm["labels"]},
                 "ExposedPorts": sorted((icfg.get("ExposedPorts") or {}).keys()),
                 "Mounts": mounts,
-                "Runtime": spec.runtime or self.runtime_name,
+                "Runtime": spec.runtime or self.runtime_name or default_runtime(),
                 "CgroupsPath": f"/virtlab-{cid}",
                 "RestartCount": 0,
                 "AutoRemove": spec.auto_remove,
@@ -418,7 +421,8 @@ class Engine:
             pid, t_create = launcher.launch(self, rec, rt)
             rec["Timings"].update(t_create)
             rec["State"].update(Status=Status.RUNNING, Running=True, Pid=pid, PidStart=_pid_start(pid),
-                                StartedAtTs=time.time(), ExitCode=0, Error="", OOMKilled=False, Dead=False)
+                                StartedAtTs=time.time(), LaunchedAtTs=t["start_begin"], ExitCode=0, Error="",
+                                OOMKilled=False, Dead=False)
             self.store.save(rec)
             if on_created:
                 on_created(rec)

@@ -71,7 +71,8 @@ def _restart(eng, cid: str, fds: str) -> int:
         rt.start(cid)
         count = int(rec.get("RestartCount", 0)) + 1
         rec["RestartCount"] = count
-        rec["State"].update(Pid=pid, StartedAtTs=time.time(), Status="running", Restarting=False)
+        now = time.time()
+        rec["State"].update(Pid=pid, StartedAtTs=now, LaunchedAtTs=now, Status="running", Restarting=False)
         eng.store.save(rec)
         write_atomic(cdir / "restarted", json.dumps({"pid": pid, "at": rec["State"]["StartedAtTs"], "count": count}))
     finally:

@@ -159,10 +159,142 @@ def exec_failure(stderr: str, what: str) -> EngineError | None:
 
 
 def default_runtime() -> str:
-    """The runtime the engine uses when none is given: env VIRTLAB_RUNTIME, else runc."""
-    return os.environ.get("VIRTLAB_RUNTIME") or "runc"
+    """The runtime the engine uses when none is given: env VIRTLAB_RUNTIME, else virtlab's own."""
+    return os.environ.get("VIRTLAB_RUNTIME") or "virtlab"
 
 
-def open_runtime(name: str | None, state_root: Path) -> RuncCLI:
-    """A driver for `name` (a path or command name of a runc-compatible runtime)."""
-    return RuncCLI(name or default_runtime(), state_root)
+def open_runtime(name: str | None, state_root: Path) -> Any:
+    """A driver: "virtlab" (the in-process runtime.oci) or a path/name of a runc-compatible binary."""
+    name = name or default_runtime()
+    if name in ("virtlab", "virtlab-runtime"):
+        try:
+            return InProcess(state_root)
+        except ImportError as exc:
+            raise EngineError(f"virtlab's runtime is not available ({exc}); use --runtime runc") from None
+    return RuncCLI(name, state_root)
+
+def _oci_error(exc: Exception, what: str) -> EngineError:
+    code = getattr(exc, "exit_code", 125)
+    if code == 127:
+        return CommandNotFound(f"{what}: {exc}")
+    if code == 126:
+        return CannotInvoke(f"{what}: {exc}")
+    return classify(str(exc), what)
+
+
+class InProcess:
+    """virtlab's own runtime (runtime.oci.api), called in-process: no runtime binary to start.
+
+    exec still goes through the `virtlab-runtime` CLI, so that joining the container's
+    namespaces never happens in the engine's own (long-lived) process.
+    """
+
+    name = "virtlab-runtime"
+
+    def __init__(self, state_root: Path):
+        from runtime.oci import api
+
+        self.api = api
+        self.root = str(state_root)
+        self.path = shutil.which("virtlab-runtime") or ""
+
+    def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        from runtime.oci.errors import OCIError
+
+        try:
+            return fn(self.root, *args, **kw)
+        except OCIError as exc:
+            raise _oci_error(exc, what) from None
+
+    def create(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
+               console_socket: str | None = None) -> int:
+        """api.create in this process (the launcher); the init becomes our child."""
+        st = self._call(f"cannot create container {cid[:12]}", self.api.create, cid, str(bundle),
+                        pid_file=str(pid_file), console_socket=console_socket, stdio=stdio)
+        return int(st.get("pid") or pid_file.read_text().strip())
+
+    def create_async(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
+                     console_socket: str | None = None) -> subprocess.Popen:
+        """For the console handshake, the CLI in a child process."""
+        argv = [*self._cli(), "--root", self.root, "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+        if console_socket:
+            argv += ["--console-socket", console_socket]
+        return subprocess.Popen([*argv, cid], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+
+    def create_error(self, cid: str, bundle: Path) -> EngineError:
+        """A failed create_async (its message went to the discarded stderr)."""
+        return RuntimeFailure(f"cannot create container {cid[:12]} with a terminal")
+
+    def _cli(self) -> list[str]:
+        import sys
+
+        return [self.path] if self.path else [sys.executable, "-m", "runtime.oci.cli"]
+
+    def start(self, cid: str) -> None:
+        """api.start."""
+        self._call(f"cannot start container {cid[:12]}", self.api.start, cid)
+
+    def kill(self, cid: str, sig: int, all: bool = False) -> None:
+        """api.kill."""
+        self._call(f"cannot kill container {cid[:12]}", self.api.kill, cid, sig, all=all)
+
+    def delete(self, cid: str, force: bool = False) -> None:
+        """api.delete (a container the runtime does not know is fine)."""
+        from runtime.oci.errors import ContainerNotFound, OCIError
+
+        try:
+            self.api.delete(self.root, cid, force=force)
+        except ContainerNotFound:
+            return
+        except OCIError as exc:
+            raise RuntimeFailure(f"cannot delete container {cid[:12]} in the runtime: {exc}") from None
+
+    def state(self, cid: str) -> dict[str, Any] | None:
+        """api.state, or None."""
+        from runtime.oci.errors import OCIError
+
+        try:
+            return self.api.state(self.root, cid)
+        except OCIError:
+            return None
+
+    def pause(self, cid: str) -> None:
+        """api.pause."""
+        self._call(f"cannot pause container {cid[:12]}", self.api.pause, cid)
+
+    def resume(self, cid: str) -> None:
+        """api.resume."""
+        self._call(f"cannot unpause container {cid[:12]}", self.api.resume, cid)
+
+    def ps(self, cid: str) -> list[int]:
+        """api.ps."""
+        return list(self._call(f"cannot list processes of {cid[:12]}", self.api.ps, cid))
+
+    def exec_argv(self, cid: str, process_file: Path, detach: bool = False, tty: bool = False,
+                  pid_file: Path | None = None) -> list[str]:
+        """`virtlab-runtime exec` (runc's command line)."""
+        args = [*self._cli(), "--root", self.root, "exec", "--process", str(process_file)]
+        if detach:
+            args.append("--detach")
+        if tty:
+            args.append("--tty")
+        if pid_file:
+            args += ["--pid-file", str(pid_file)]
+        return [*args, cid]
+
+    def update(self, cid: str, resources: dict[str, Any]) -> None:
+        """New limits through the runtime's cgroup manager."""
+        from runtime.oci.cgroups import CgroupError, load_manager
+
+        st = self.state(cid)
+        paths = (st or {}).get("cgroup_paths")
+        try:
+            if not paths:
+                from runtime.oci import state as ostate
+
+                paths = ostate.load(self.root, cid).get("cgroup_paths") if hasattr(ostate, "load") else None
+            if not paths:
+                raise RuntimeFailure(f"cannot update container {cid[:12]}: the runtime has no cgroup for it")
+            load_manager(paths).update(resources)
+        except CgroupError as exc:
+            raise RuntimeFailure(f"cannot update container {cid[:12]}: {exc}") from None

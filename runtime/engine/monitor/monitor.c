@@ -25,7 +25,7 @@
  * exit, so `update --restart` changes it for a running container.
  *
  * Attach protocol: a client sends one mode byte ('o' output, 'r' output and "I remove the
- * container", 'i' output and input, 'I' the same and close stdin at EOF) and gets a hello
+ * container", 'i' output and input, 'I' the same and close stdin at EOF, 'R' = 'I' + 'r') and gets a hello
  * frame; then frames [type, 0, 0, 0, len32be] + payload: 1 stdout, 2 stderr, 3 exit code
  * (ASCII), 4 hello. Everything else a client sends is the container's stdin.
  */
@@ -230,7 +230,7 @@ static void client_input(int i)
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (r <= 0) {
-        if (clients[i].mode == 'I')
+        if (clients[i].mode == 'I' || clients[i].mode == 'R')
             close_stdin();
         drop_client(i);
         return;
@@ -245,7 +245,7 @@ static void client_input(int i)
             return;
         }
     }
-    if ((clients[i].mode == 'i' || clients[i].mode == 'I') && in_fd >= 0) {
+    if ((clients[i].mode == 'i' || clients[i].mode == 'I' || clients[i].mode == 'R') && in_fd >= 0) {
         size_t n = (size_t)r - off;
         if (n > sizeof inbuf - inlen)
             n = sizeof inbuf - inlen; /* the container is not reading: drop the excess */
