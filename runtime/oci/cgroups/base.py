@@ -8,22 +8,17 @@ and writes the old values back if a later step fails, so an update applies whole
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
 
 from runtime.oci.cgroups import files, hierarchy
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported
 from runtime.oci.cgroups.resources import HostFacts
 
-log = logging.getLogger("virtlab.cgroups")
-
 UNLIMITED = 2**62  # v1 reports "no limit" as 9223372036854771712 (LONG_MAX rounded to a page)
 
 
-@dataclass
 class Write:
     """One planned write: ``value`` into ``file`` of the cgroup of ``controller``.
 
@@ -32,11 +27,17 @@ class Write:
     ``multi`` files hold one line per key (devices, per-device limits) and are not rolled back.
     """
 
-    controller: str
-    file: str
-    value: str
-    optional: bool = False
-    multi: bool = False
+    __slots__ = ("controller", "file", "value", "optional", "multi")
+
+    def __init__(self, controller: str, file: str, value: str, optional: bool = False, multi: bool = False):
+        self.controller = controller
+        self.file = file
+        self.value = value
+        self.optional = optional
+        self.multi = multi
+
+    def __repr__(self) -> str:
+        return f"Write({self.controller!r}, {self.file!r}, {self.value!r})"
 
 
 class ManagerBase:
@@ -68,7 +69,7 @@ class ManagerBase:
         return os.path.join(d, name) if d else None
 
     def _note(self, message: str) -> None:
-        log.debug("%s", message)
+        files.debug("%s", message)
         self.notes.append(message)
 
     def _run(self, steps: list[Write], rollback: bool) -> None:
@@ -97,13 +98,13 @@ class ManagerBase:
                         self._note(f"{exc} (ignored: not supported by this kernel)")
                         continue
                     raise
-        except CgroupError:
+        except CgroupError as failure:
             if rollback:
                 for path, old in reversed(undo):
                     try:
                         files.write(path, old)
                     except CgroupError as exc:
-                        log.warning("could not restore %s to %r: %s", path, old, exc)
+                        failure.add_note(f"could not restore the previous value {old!r}: {exc}")
             raise
 
     # ---------------------------------------------------------------- processes
@@ -165,7 +166,7 @@ class ManagerBase:
                 self.freeze()
                 froze = True
         except (CgroupUnsupported, CgroupError) as exc:
-            log.debug("signalling without freezing: %s", exc)
+            files.debug("signalling without freezing: %s", exc)
         try:
             for pid in self.pids():
                 try:
@@ -215,7 +216,7 @@ def wait_until(predicate, timeout: float, what: str) -> bool:
         if predicate():
             return True
         if time.monotonic() >= deadline:
-            log.debug("timed out waiting for %s", what)
+            files.debug("timed out waiting for %s", what)
             return False
         time.sleep(delay)
         delay = min(delay * 2, 0.02)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import sys
 
 from runtime.oci.cgroups.errors import CgroupError
 
@@ -57,6 +58,17 @@ def read_keyed(path: str) -> dict[str, int]:
         except ValueError:
             continue
     return out
+
+
+def debug(message: str, *args) -> None:
+    """Log at debug level to "virtlab.cgroups" if the program uses logging at all.
+
+    Importing logging costs several milliseconds on the runtime's start path; a program
+    that never imported it has no handler that would show the message anyway.
+    """
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger("virtlab.cgroups").debug(message, *args)
 
 
 def exists(path: str) -> bool:

@@ -12,15 +12,12 @@ administrator made, even when a different process (``virtlab-runtime delete``) d
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
 
 from runtime.oci.cgroups import files
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, InvalidResources
-
-log = logging.getLogger("virtlab.cgroups")
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 DEFAULT_PARENT = "virtlab"
@@ -229,7 +226,7 @@ def _mark_created(path: str) -> None:
     try:
         os.setxattr(path, CREATED_XATTR, b"1")
     except OSError as exc:
-        log.debug("cannot mark %s as created by virtlab (%s); it will be left in place", path, exc.strerror)
+        files.debug("cannot mark %s as created by virtlab (%s); it will be left in place", path, exc.strerror)
 
 
 def _created_by_us(path: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
 
 from runtime.oci.cgroups.errors import InvalidResources
 
@@ -29,13 +28,15 @@ _UNIFIED_FORBIDDEN = frozenset(
 )
 
 
-@dataclass(frozen=True)
 class HostFacts:
     """What the host offers: online CPUs and memory nodes, and huge page sizes ("2MB")."""
 
-    cpus: frozenset[int]
-    mems: frozenset[int]
-    hugepage_sizes: frozenset[str] = field(default_factory=frozenset)
+    __slots__ = ("cpus", "mems", "hugepage_sizes")
+
+    def __init__(self, cpus: frozenset[int], mems: frozenset[int], hugepage_sizes: frozenset[str] = frozenset()):
+        self.cpus = frozenset(cpus)
+        self.mems = frozenset(mems)
+        self.hugepage_sizes = frozenset(hugepage_sizes)
 
     @classmethod
     def from_system(cls, sysfs: str = "/sys") -> HostFacts:
@@ -127,15 +128,23 @@ def swap_to_v2(swap: int | None, limit: int | None) -> str | None:
     return str(swap - limit)
 
 
-@dataclass(frozen=True)
 class DeviceRule:
-    """One device cgroup rule; major/minor None means any (``*``)."""
+    """One device cgroup rule: type "a", "b" or "c"; major/minor None means any (``*``); access within "rwm"."""
 
-    allow: bool
-    type: str  # "a", "b" or "c"
-    major: int | None
-    minor: int | None
-    access: str  # subset of "rwm"
+    __slots__ = ("allow", "type", "major", "minor", "access")
+
+    def __init__(self, allow: bool, type: str, major: int | None, minor: int | None, access: str):
+        self.allow = allow
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DeviceRule) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"DeviceRule({'allow' if self.allow else 'deny'} {self.v1_line()})"
 
     def v1_line(self) -> str:
         """The rule as written to devices.allow / devices.deny."""

@@ -7,7 +7,6 @@ as swap minus limit. Device rules become an eBPF program attached to the directo
 
 from __future__ import annotations
 
-import logging
 import os
 import select
 import time
@@ -23,8 +22,6 @@ from runtime.oci.cgroups.resources import (
     swap_to_v2,
     validate,
 )
-
-log = logging.getLogger("virtlab.cgroups")
 
 FREEZE_TIMEOUT = 5.0
 # Enabled for every container when the parent offers them: the limits people set, and stats.
@@ -95,7 +92,7 @@ class V2Manager(ManagerBase):
                         files.write(os.path.join(d, "cgroup.subtree_control"), "+" + c)
                     except CgroupError as one:
                         self._note(f"cannot enable the {c} controller in {d}: {one}")
-                log.debug("enabling %s in %s one by one after: %s", todo, d, exc)
+                files.debug("enabling %s in %s one by one after: %s", todo, d, exc)
 
     def apply(self, resources: dict | None) -> None:
         """Create the cgroup directory, enable controllers, and write ``resources``."""
