@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 VERDICT_STYLES = {"holds": "bold green", "nuance": "bold yellow", "fails": "bold red", "unmeasured": "dim"}
@@ -15,7 +17,11 @@ def print_summary(output, console=None) -> None:
 
     from reports import i18n
 
-    console = console or Console()
+    if console is None:
+        console = Console()
+        # Piped output (logs, CI) gets a wide table instead of rich's 80-column default.
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = 150
     lang = output.lang
     for an in output.analyses:
         table = Table(title=Text(f"{i18n.t(lang, 'terminal.title')} — {an.host}"), show_lines=True,
