@@ -505,7 +505,9 @@ class VmDriver:
             if self._active(dom):
                 raise
         try:
-            dom.undefineFlags(getattr(libvirt, "VIR_DOMAIN_UNDEFINE_NVRAM", 0))
+            # UEFI guests (full profile) have an NVRAM file that must go with them.
+            flags = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM if "<nvram" in dom.XMLDesc(0) else 0
+            dom.undefineFlags(flags)
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise LibvirtError(f"cannot undefine {domain_name(name)}: {exc.get_error_message()}") from exc
