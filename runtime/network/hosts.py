@@ -65,23 +65,42 @@ def write_in_place(path: str | os.PathLike, content: str) -> None:
         os.close(fd)
 
 
-def resolv_conf(host_file: str = "/etc/resolv.conf") -> str:
-    """The host's resolv.conf without loopback nameservers (unreachable from a container netns).
+def ip_forwarding() -> bool:
+    """True when the host routes IPv4 between interfaces (net.ipv4.ip_forward=1)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
 
-    Like docker, a stub resolver on 127.0.0.x (systemd-resolved, dnsmasq) is dropped. No public
-    fallback server is added: virtlab never routes container traffic out of the machine.
+
+def resolv_conf(host_file: str = "/etc/resolv.conf", forwarding: bool | None = None) -> str:
+    """resolv.conf for a container: the host's, without nameservers the container cannot reach.
+
+    Like docker, loopback nameservers (systemd-resolved, dnsmasq on 127.0.0.x) are dropped. When
+    the host does not forward IPv4 (virtlab never turns forwarding on), no nameserver outside
+    the container is reachable at all, so every nameserver line is dropped: lookups of unknown
+    names then fail at once instead of after resolver timeouts (5 s x attempts). Container
+    names never need DNS: they are in /etc/hosts.
     """
+    if forwarding is None:
+        forwarding = ip_forwarding()
     try:
         with open(host_file, encoding="utf-8", errors="replace") as f:
             text = f.read()
     except OSError:
         text = ""
     out = []
+    dropped = False
     for line in text.splitlines():
         fields = line.split()
-        if fields[:1] == ["nameserver"] and len(fields) > 1 and (
-            fields[1].startswith("127.") or fields[1] == "::1"
-        ):
-            continue
+        if fields[:1] == ["nameserver"] and len(fields) > 1:
+            if not forwarding or fields[1].startswith("127.") or fields[1] == "::1":
+                dropped = True
+                continue
         out.append(line)
-    return "\n".join(out).strip() + "\n" if any(s.strip() for s in out) else ""
+    if dropped and not any(line.split()[:1] == ["nameserver"] for line in out):
+        out.insert(0, "# virtlab: no nameserver of the host is reachable from this container "
+                      "(loopback-only, or net.ipv4.ip_forward=0); container names are in /etc/hosts")
+    body = "\n".join(out).strip()
+    return body + "\n" if body else ""

@@ -230,6 +230,7 @@ class NetworkManager:
         if gateway is not None and net is None:
             raise InvalidArgument("--gateway needs --subnet")
         with self.store.locked():
+            self._ensure_default_record()  # the default network keeps the first free subnet (10.88/16)
             if self._find(name) is not None:
                 raise NetworkExists(name)
             routes = self._host_routes(self._own_bridge_routes())

@@ -50,9 +50,17 @@ def test_write_in_place_does_not_follow_symlinks(tmp_path):
 def test_resolv_conf_drops_loopback_nameservers(tmp_path):
     f = tmp_path / "resolv.conf"
     f.write_text("nameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\nsearch lab\noptions edns0\n")
-    out = hosts.resolv_conf(str(f))
+    out = hosts.resolv_conf(str(f), forwarding=True)
     assert "127.0.0.53" not in out and "::1" not in out
     assert "nameserver 192.0.2.53" in out and "search lab" in out
     f.write_text("nameserver 127.0.0.1\n")
-    assert hosts.resolv_conf(str(f)) == ""
+    assert "nameserver" not in hosts.resolv_conf(str(f), forwarding=True).replace("no nameserver", "")
     assert hosts.resolv_conf(str(tmp_path / "missing")) == ""
+
+
+def test_resolv_conf_without_forwarding_has_no_unreachable_nameserver(tmp_path):
+    f = tmp_path / "resolv.conf"
+    f.write_text("nameserver 192.0.2.53\nsearch lab\n")
+    out = hosts.resolv_conf(str(f), forwarding=False)
+    assert [ln for ln in out.splitlines() if ln.startswith("nameserver")] == []
+    assert "search lab" in out and out.startswith("# virtlab:")
