@@ -207,6 +207,9 @@ def _run_attached(eng, cid: str, interactive: bool, tty: bool, remove: bool, det
     if code is None and not _exited(eng, cid):
         click.echo(f"\nread escape sequence (detached from {cid[:12]})", err=True)
         return 0
+    if remove and code is not None:
+        _quiet_remove(eng, cid)  # remove finalizes too: no separate wait
+        return code
     code = eng.wait(cid)
     if remove:
         _quiet_remove(eng, cid)
