@@ -210,8 +210,11 @@ def host_info() -> dict[str, Any]:
 
 
 def capture(cache_dir: Path | None = None, argv: list[str] | None = None, suite: str | None = None,
-            root: Path | None = None) -> dict[str, Any]:
-    """The whole environment.json body, except what the run adds (run_id, started, backends, images)."""
+            root: Path | None = None, probe_accel: bool = True) -> dict[str, Any]:
+    """The whole environment.json body, except what the run adds (run_id, started, backends, images).
+
+    `probe_accel` False skips the accelerator probe (it may boot a guest) when no VM runs.
+    """
     commit, dirty = git_info()
     try:
         from importlib.metadata import version
@@ -226,7 +229,9 @@ def capture(cache_dir: Path | None = None, argv: list[str] | None = None, suite:
         "argv": list(argv if argv is not None else sys.argv),
         "suite": suite,
         "host": host_info(),
-        "accelerator": accelerator(cache_dir, root),
+        "accelerator": accelerator(cache_dir, root) if probe_accel else {
+            "accel": None, "kvm_usable": None, "reason": "not probed: no VM backend in this run",
+            "kvm_device": os.path.exists("/dev/kvm")},
         "versions": versions(),
         "confounders": confounders(),
     }

@@ -45,7 +45,7 @@ class ResultsDir:
     """One run's results directory, `<out>/<run-id>/`, written as the run goes."""
 
     def __init__(self, out: Path | str, run_id: str | None = None) -> None:
-        self.run_id = run_id or new_run_id()
+        self.run_id = run_id if run_id is not None else new_run_id()
         if not _RUN_ID.match(self.run_id):
             raise ResultsError(f"invalid run id {self.run_id!r}: letters, digits, '.', '_' and '-' only")
         self.path = Path(out).absolute() / self.run_id

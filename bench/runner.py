@@ -150,15 +150,19 @@ class Runner:
     def _start(self) -> None:
         self.results.create()
         self.work.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env = environment.capture(self.root / "cache", self.argv, self.suite.name, root=self.root)
+        from bench.backends import KIND
+
+        has_vm = any(KIND.get(n) == "vm" for n in self.suite.backends)
+        env = environment.capture(self.root / "cache", self.argv, self.suite.name, root=self.root, probe_accel=has_vm)
         env.update({
             "started": utc_now_iso(), "finished": None, "incomplete": True, "interrupted": False,
             "seed": self.seed, "order": self.suite.order, "warmups": self.suite.warmups, "repeat": self.suite.repeat,
             "suite_params": self.suite.params, "image": self.suite.image, "images": {}, "store_root": str(self.root),
         })
         self.env = env
+        vm_memory = (self.suite.params.get("vm") or {}).get("memory_mib")
         for name in self.suite.backends:
-            opts = {}
+            opts = {"memory_mib": int(vm_memory)} if vm_memory and KIND.get(name) == "vm" else {}
             b = backends_mod.create(name, self.root, self.work, **opts)
             b._availability = b.available()  # type: ignore[attr-defined]
             self.backends.append(b)

@@ -46,9 +46,10 @@ QUICK = Suite(
     warmups=1,
     description="busybox image, micro VM, every row of the table, small N (under 10 minutes here)",
     params={
+        "vm": {"memory_mib": 128},
         "boot": {"repeat": 5, "ready_timeout": 120.0},
         "cpu": {"events": 200},
-        "memory": {"mb": 32, "passes": 4},
+        "memory": {"mb": 16, "passes": 8},
         "fileio": {"mb": 16},
         "syscall": {"calls": 100000},
         "forkexec": {"forks": 50},
@@ -70,6 +71,7 @@ TABLE = Suite(
     warmups=2,
     description="the full textbook table: debian image, both VM profiles, density to the limit",
     params={
+        "vm": {"memory_mib": 512},
         "boot": {"repeat": 20, "ready_timeout": 300.0},
         "cpu": {"events": 1000},
         "memory": {"mb": 128, "passes": 8},

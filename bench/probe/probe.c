@@ -15,6 +15,8 @@
  *   net MB [ROUNDS]         TCP over the instance's loopback: throughput, then round trips
  *   http PORT [N]           HTTP/1.0 server on PORT; with N, serve itself N requests over loopback
  *   isolation TOKEN PID     facts about what the instance can see and do, for the isolation matrix
+ *                           (escape probes: mount tmpfs, mknod + open a block device, open /dev/mem,
+ *                           open /proc/sys for writing, ptrace the host's canary)
  *   canary TOKEN            sleep; a host process the isolation check looks for
  *   memhog MB               touch MB of memory, print VIRTLAB_READY, sleep
  *   forkbomb [MAX]          fork sleeping children until fork fails or MAX, print the count
@@ -659,12 +661,28 @@ static int cmd_isolation(int argc, char **argv)
 		if (rc == 0)
 			umount2(dir, MNT_DETACH);
 		escape_result("mount", rc, err);
+		/* mknod of a real block device, then open it: creating a node is harmless, reading the disk is not. */
+		unsigned maj = 8, min = 0;
+		DIR *bd = opendir("/sys/dev/block");
+		struct dirent *be;
+		while (bd && (be = readdir(bd)))
+			if (sscanf(be->d_name, "%u:%u", &maj, &min) == 2)
+				break;
+		if (bd)
+			closedir(bd);
 		char node[600];
 		snprintf(node, sizeof(node), "%s/blk", dir);
-		rc = mknod(node, S_IFBLK | 0600, makedev(8, 0));
+		rc = mknod(node, S_IFBLK | 0600, makedev(maj, min));
 		err = errno;
-		if (rc == 0)
+		if (rc == 0) {
+			int bfd = open(node, O_RDONLY | O_CLOEXEC);
+			err = errno;
+			rc = bfd >= 0 ? 0 : -1;
+			if (bfd >= 0)
+				close(bfd);
 			unlink(node);
+		}
+		printf("mknod_device=%u:%u\n", maj, min);
 		escape_result("mknod", rc, err);
 		rmdir(dir);
 	} else {
