@@ -323,6 +323,9 @@ class RegistryClient:
                                                      f"({size} bytes)")
                             f.write(chunk)
                             report.progress(ident, done, size)
+                except DigestMismatch:
+                    dest.unlink(missing_ok=True)
+                    raise
                 except self.httpx.HTTPError:
                     resp.close()
                     if attempt + 1 < RETRIES:
