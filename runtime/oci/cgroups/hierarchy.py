@@ -207,7 +207,7 @@ def remove_tree(path: str, stop_at: str, timeout: float = 2.0) -> None:
             delay = min(delay * 2, 0.05)
     stop_at = stop_at.rstrip("/")
     parent = os.path.dirname(path)
-    while parent.startswith(stop_at + "/") and _created_by_us(parent):
+    while parent.startswith(stop_at + "/") and created_by_us(parent):
         try:
             os.rmdir(parent)
         except OSError:
@@ -229,7 +229,8 @@ def _mark_created(path: str) -> None:
         files.debug("cannot mark %s as created by virtlab (%s); it will be left in place", path, exc.strerror)
 
 
-def _created_by_us(path: str) -> bool:
+def created_by_us(path: str) -> bool:
+    """True when virtlab created the cgroup directory ``path`` (it carries the tag)."""
     try:
         return os.getxattr(path, CREATED_XATTR) == b"1"
     except OSError:

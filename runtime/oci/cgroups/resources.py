@@ -281,6 +281,9 @@ def _check_cpu(c: _Checker, cpu, host: HostFacts, version: str) -> None:
         if cpu.get(key) not in (None, 0) and c.int_(f"cpu.{key}", cpu.get(key), lo=0, minus_one=key == "realtimeRuntime"):
             if version == "v2":
                 c.fail(f"cpu.{key}", cpu[key], "real-time scheduling limits do not exist in cgroup v2")
+    rt_runtime, rt_period = cpu.get("realtimeRuntime"), cpu.get("realtimePeriod")
+    if _is_int(rt_runtime) and _is_int(rt_period) and rt_period > 0 and rt_runtime > rt_period:
+        c.fail("cpu.realtimeRuntime", rt_runtime, f"must not exceed cpu.realtimePeriod ({rt_period})")
     c.int_("cpu.idle", cpu.get("idle"), lo=0, hi=1)
     for key, allowed in (("cpus", host.cpus), ("mems", host.mems)):
         value = cpu.get(key)
@@ -298,6 +301,10 @@ def _check_cpu(c: _Checker, cpu, host: HostFacts, version: str) -> None:
         if missing:
             have = ",".join(str(i) for i in sorted(allowed))
             c.fail(f"cpu.{key}", value, f"{','.join(map(str, missing))} not online on this host (online: {have})")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_pids(c: _Checker, pids) -> None:

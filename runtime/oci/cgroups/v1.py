@@ -77,8 +77,10 @@ class V1Manager(ManagerBase):
         validate(resources, self.host, "v1")
         created = self._ensure()
         try:
+            self._grant_rt_budget(resources.get("cpu") or {})
             self._run(self._plan(resources, update=False), rollback=False)
             self._devices_fallback(resources)
+            self._note_unenforced(resources)
         except Exception:
             if created:
                 try:
@@ -95,8 +97,39 @@ class V1Manager(ManagerBase):
             if not os.path.isdir(d):
                 raise CgroupError(f"cannot update cgroup {d}: it does not exist")
         self._check_live(resources)
+        self._grant_rt_budget(resources.get("cpu") or {})
         self._run(self._plan(resources, update=True), rollback=True)
         self._devices_fallback(resources)
+        self._note_unenforced(resources)
+
+    def _grant_rt_budget(self, cpu: dict) -> None:
+        """Give the parents virtlab created enough real-time runtime for this container's request.
+
+        A v1 cgroup's cpu.rt_runtime_us must fit in its parent's, and a new cgroup starts at 0,
+        so a child's request fails (EINVAL) unless ``/virtlab`` and the like are raised first.
+        Parents an administrator made are left alone: their budget is theirs to give.
+        """
+        want = cpu.get("realtimeRuntime")
+        leaf = self.paths.get("cpu")
+        if not want or want < 0 or not leaf:
+            return
+        chain = []
+        d = os.path.dirname(leaf)
+        while hierarchy.under(d, self.root) and hierarchy.created_by_us(d):
+            chain.append(d)
+            d = os.path.dirname(d)
+        for d in reversed(chain):  # top-down: each level needs its parent's budget first
+            path = os.path.join(d, "cpu.rt_runtime_us")
+            have = files.read_int(path)
+            if have != -1 and have < want:
+                files.write(path, str(have + want))
+
+    def _note_unenforced(self, r: dict) -> None:
+        """Kernel 6 accepts a kernel memory limit but keeps it unlimited: say so instead of pretending."""
+        want = (r.get("memory") or {}).get("kernel")
+        path = self._file("memory", "memory.kmem.limit_in_bytes")
+        if want and want > 0 and path and os.path.exists(path) and not _finite(files.read_int(path)):
+            self._note(f"memory.kernel {want} not enforced: this kernel ignores memory.kmem.limit_in_bytes")
 
     def _devices_fallback(self, r: dict) -> None:
         """Without a v1 devices hierarchy, enforce device rules with eBPF on the hybrid cgroup2 dir."""

@@ -240,3 +240,25 @@ def test_second_manager_for_same_path_joins(cg):
     assert b.paths == a.paths
     b.apply({})  # existing directories are reused, limits kept
     assert read(f"{a.paths['pids']}/pids.max") == "7"
+
+
+def test_realtime_budget_granted_by_the_parents_we_made(cg):
+    mgr = cg(f"/{unique_id()}/mid/ctr")
+    if "cpu" not in mgr.paths or not os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"):
+        pytest.skip("no real-time group scheduling in this kernel")
+    mgr.apply({"cpu": {"realtimePeriod": 1000000, "realtimeRuntime": 10000}})
+    assert read(f"{mgr.paths['cpu']}/cpu.rt_runtime_us") == "10000"
+    assert int(read(os.path.dirname(mgr.paths["cpu"]) + "/cpu.rt_runtime_us")) >= 10000
+    with pytest.raises(InvalidResources, match="realtimePeriod"):
+        mgr.update({"cpu": {"realtimePeriod": 1000, "realtimeRuntime": 2000}})
+
+
+def test_kernel_memory_limit_is_reported_when_ignored(cg):
+    mgr = cg()
+    mgr.apply({"memory": {"limit": 64 << 20, "kernel": 16 << 20, "kernelTCP": 16 << 20}})
+    path = f"{mgr.paths['memory']}/memory.kmem.limit_in_bytes"
+    if not os.path.exists(path):
+        assert any("kmem" in n for n in mgr.notes)
+    elif read(path) != str(16 << 20):
+        assert any("not enforced" in n for n in mgr.notes)
+    assert read(f"{mgr.paths['memory']}/memory.kmem.tcp.limit_in_bytes") == str(16 << 20)
