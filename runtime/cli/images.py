@@ -608,21 +608,25 @@ def search(ctx, term, registry, limit, fmt, no_trunc, tls_ca):
 @click.argument("what", type=click.Choice(["busybox", "debian"]))
 @click.option("-t", "--tag", "ref", help="Name the image (default busybox:latest / debian:bookworm).")
 @click.option("--mirror", help="Debian mirror (default: the host's apt sources).")
+@click.option("--rebuild", is_flag=True, help="Build debian again even if the image exists.")
 @click.pass_context
-def image_build(ctx, what, ref, mirror):
+def image_build(ctx, what, ref, mirror, rebuild):
     """Build a default image on this host: busybox (offline, from busybox-static) or debian (debootstrap)."""
     from runtime.image import build
 
     store = _store(ctx)
     if what == "busybox":
         img = build.build_busybox(store, ref or "busybox:latest")
-    else:
+    elif sys.stderr.isatty():
         from rich.console import Console
 
         console = Console(stderr=True)
         with console.status("building debian:bookworm") as status:
-            img = build.build_debian(store, ref or "debian:bookworm", mirror=mirror,
+            img = build.build_debian(store, ref or "debian:bookworm", mirror=mirror, rebuild=rebuild,
                                      progress=lambda msg: status.update(f"debian: {msg}"))
+    else:
+        img = build.build_debian(store, ref or "debian:bookworm", mirror=mirror, rebuild=rebuild,
+                                 progress=lambda msg: click.echo(f"debian: {msg}", err=True))
     click.echo(f"Successfully built {img.short_id}")
     for r in img.refs:
         click.echo(f"Successfully tagged {r}")
