@@ -66,6 +66,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.unavailable": "backend not available: {reason}",
         "reason.no_native": "no native baseline for {workload}",
         "reason.side_missing": "no {side} backend has data for this row",
+        "reason.capped_unknown": "the suite capped the {side} runs and their memory per instance is unknown, "
+                                 "so the host's capacity cannot be told",
         "side.container": "container", "side.vm": "VM",
         "flag.single": "1 sample: no spread, no CI",
         "flag.noisy": "noisy: CV {cv}",
@@ -185,6 +187,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "guest memory and a QEMU process.",
         "x.density.proj": "With {mem} of host memory, memory alone would allow about {pc} containers and about "
                           "{pv} VMs.",
+        "x.density.nomem": "(“–” means the memory per instance could not be measured: the MemAvailable delta "
+                           "and PSS were missing or not positive.)",
         "x.density.tcg": "Under TCG QEMU also reserves a translation cache per VM, which raises the memory per "
                          "VM measured here.",
         "x.density.limits": "Before memory runs out, containers often hit other limits: pid_max, 1024 ports "
@@ -249,6 +253,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.unavailable": "后端不可用：{reason}",
         "reason.no_native": "{workload} 没有原生基线",
         "reason.side_missing": "没有任何{side}后端有这一行的数据",
+        "reason.capped_unknown": "{side}的测试被套件上限截止，且每实例内存未知，因此无法判断主机能容纳多少",
         "side.container": "容器", "side.vm": "虚拟机",
         "flag.single": "只有 1 个样本：没有离散度，也没有置信区间",
         "flag.noisy": "波动大：变异系数 {cv}",
@@ -348,6 +353,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "x.density.c": "容器：同时运行了 {c} 个（{why}），每个约占主机内存 {m}。容器的开销比它的进程本身多不了多少。",
         "x.density.v": "虚拟机：同时运行了 {v} 个（{why}），每个约 {m}：每台虚拟机都带着自己的内核、客户机内存和一个 QEMU 进程。",
         "x.density.proj": "主机内存为 {mem}，仅按内存计算，大约可容纳 {pc} 个容器和 {pv} 台虚拟机。",
+        "x.density.nomem": "（“–”表示每实例内存无法测得：MemAvailable 差值和 PSS 缺失或不为正。）",
         "x.density.tcg": "在 TCG 下 QEMU 还为每台虚拟机保留一块翻译缓存，这使本机测得的每台虚拟机内存更高。",
         "x.density.limits": "在内存耗尽之前，容器常常先碰到其他限制：pid_max、每个 Linux 网桥最多 1024 个端口、文件描述符。",
         "x.iso.c": "容器通过了 {cn} 项检查中的 {cp} 项。它们共享主机内核：命名空间隐藏了主机的进程、挂载和设备，"

@@ -118,8 +118,9 @@ class DensityRun:
         """Instances the host holds: measured, or projected from memory when the suite capped the run."""
         if self.count is None:
             return None
-        if self.capped and self.projection is not None:
-            return max(self.count, self.projection)
+        if self.capped:
+            # A capped run says nothing about the host's limit; without a projection it is unknown.
+            return max(self.count, self.projection) if self.projection is not None else None
         return self.count
 
 
@@ -494,6 +495,17 @@ def is_suite_stop(stopped_by: str | None) -> bool:
     return bool(stopped_by) and SUITE_STOP_WORDS.search(stopped_by) is not None
 
 
+def per_instance_memory(delta: Summary | None, pss: Summary | None) -> float | None:
+    """Memory per instance for the projection: the larger positive of the MemAvailable delta and PSS.
+
+    On a shared host the MemAvailable delta can even be negative (others freed memory
+    meanwhile); PSS then still bounds what the instances themselves use. Taking the larger
+    keeps the projection conservative.
+    """
+    values = [s.median for s in (delta, pss) if s is not None and s.median is not None and s.median > 0]
+    return max(values) if values else None
+
+
 def density_verdict(container_cap: list[float], vm_cap: list[float], projected: bool) -> str:
     """The density rule: thousands of containers (>= 1000), dozens of VMs (< 100)."""
     if not container_cap or not vm_cap:
@@ -519,10 +531,10 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
         ok = lk.samples(b.name, "density.count")
         stops = Counter(str(m.get("stopped_by")) for m in ok["meta"] if m.get("stopped_by"))
         stopped = stops.most_common(1)[0][0] if stops else None
-        mem, _, _ = lk.get(b, "density.mem_per_instance")
-        if mem is None:
-            mem, _, _ = lk.get(b, "density.pss_per_instance")
-        per = mem.median if mem is not None and mem.median and mem.median > 0 else None
+        flags_declared = [m.get("capped_by_suite") for m in ok["meta"] if isinstance(m.get("capped_by_suite"), bool)]
+        capped = flags_declared[0] if flags_declared else is_suite_stop(stopped)
+        per = per_instance_memory(lk.get(b, "density.mem_per_instance")[0],
+                                  lk.get(b, "density.pss_per_instance")[0])
         projection = math.floor(host_memory / per) if host_memory and per else None
         curve_df = lk.samples(b.name, "density.mem_used")
         curve: dict[float, list[float]] = {}
@@ -531,7 +543,7 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
             if isinstance(n, int | float) and math.isfinite(n):
                 curve.setdefault(float(n), []).append(float(val))
         points = sorted((n, float(pd.Series(v).median())) for n, v in curve.items())
-        run = DensityRun(b, s.median, stopped, is_suite_stop(stopped), per, projection, points)
+        run = DensityRun(b, s.median, stopped, capped, per, projection, points)
         runs.append(run)
         flags = _flags(s, lk.failed(b.name, "density.count"), lang)
         if run.capped:
@@ -543,21 +555,31 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
             parts.append(i18n.t(lang, "cell.mem", m=fmt_bytes(per)))
         if run.capped and projection is not None:
             parts.append(f"≈{fmt_number(projection)} ({i18n.t(lang, 'flag.projected')})")
-        cells.append(Cell(b, " · ".join(parts), None, flags, fmt_number(s.median)))
+        head = fmt_number(s.median)
+        if run.capped and projection is not None:
+            head += f" → ≈{fmt_number(projection)}"
+        cells.append(Cell(b, " · ".join(parts), None, flags, head))
     cont = [r for r in runs if r.backend.kind == "container" and r.capacity is not None]
     vms = [r for r in runs if r.backend.kind == "vm" and r.capacity is not None]
+    unknown = [r for r in runs if r.capacity is None and r.backend.kind in ("container", "vm")]
     projected = any(r.capped and r.projection is not None and r.projection > (r.count or 0) for r in cont + vms)
     verdict = density_verdict([r.capacity for r in cont], [r.capacity for r in vms], projected)
     params = {"thousands": fmt_number(DENSITY_THOUSANDS), "dozens": fmt_number(DENSITY_DOZENS_MAX)}
     if verdict == "unmeasured":
-        return _row("density", lang, cells, verdict,
-                    [i18n.t(lang, "x.unmeasured", reason=_side_missing(lang, cont, vms))], **params), runs
+        side = "container" if not cont else "vm"
+        if any(r.backend.kind == side for r in unknown):
+            reason = i18n.t(lang, "reason.capped_unknown", side=i18n.t(lang, f"side.{side}"))
+        else:
+            reason = _side_missing(lang, cont, vms)
+        return _row("density", lang, cells, verdict, [i18n.t(lang, "x.unmeasured", reason=reason)], **params), runs
     c = min(cont, key=lambda r: r.capacity or 0)
     v = max(vms, key=lambda r: r.capacity or 0)
     text = [i18n.t(lang, "x.density.c", c=fmt_number(c.count), why=c.stopped_by or "?",
                    m=fmt_bytes(c.mem_per_instance)),
             i18n.t(lang, "x.density.v", v=fmt_number(v.count), why=v.stopped_by or "?",
                    m=fmt_bytes(v.mem_per_instance))]
+    if c.mem_per_instance is None or v.mem_per_instance is None:
+        text.append(i18n.t(lang, "x.density.nomem"))
     if host_memory and c.projection is not None and v.projection is not None:
         text.append(i18n.t(lang, "x.density.proj", mem=fmt_bytes(host_memory), pc=fmt_number(c.projection),
                            pv=fmt_number(v.projection)))

@@ -249,3 +249,49 @@ def test_chinese_analysis_uses_the_textbook_wording(make_run):
     assert rows["startup"].verdict_label == "基本成立，但有前提"
     assert "TCG" in " ".join(rows["startup"].explanation)
     assert any("容器" in p for p in rows["startup"].explanation)
+
+
+def _rewrite_density(path, backend, count, meta, per=None, pss=None):
+    """Replace one backend's density samples by the given count/metadata and per-instance memory."""
+    lines = (path / "samples.csv").read_text().splitlines()
+    out = [line for line in lines if f",{backend},density," not in line]
+
+    def row(metric, value, unit, m):
+        m = json.dumps(m).replace('"', '""')
+        return f'x,{backend},density,{metric},{value},{unit},0,"{m}",2026-11-28T06:00:00Z'
+
+    out.append(row("density.count", count, "instances", meta))
+    if per is not None:
+        out.append(row("density.mem_per_instance", per, "bytes", {"n": count}))
+    if pss is not None:
+        out.append(row("density.pss_per_instance", pss, "bytes", {"n": count}))
+    (path / "samples.csv").write_text("\n".join(out) + "\n")
+
+
+def test_negative_memavailable_delta_falls_back_to_pss(make_run):
+    path = make_run(only_rows=("density",))
+    _rewrite_density(path, "container", 20, {"stopped_by": "suite cap (20)", "capped_by_suite": True},
+                     per=-339558.4, pss=206233.6)
+    an = analyse(load([path]), "lab1", "en")
+    run = next(r for r in an.density if r.backend.name == "container")
+    assert run.mem_per_instance == pytest.approx(206233.6)
+    assert run.projection == int(25_769_803_776 // 206233.6)
+    assert cell(rows_of(an)["density"], "container").headline.startswith("20 → ≈")
+
+
+def test_capped_run_without_memory_cannot_be_judged(make_run):
+    path = make_run(only_rows=("density",))
+    _rewrite_density(path, "container", 20, {"stopped_by": "suite cap (20)", "capped_by_suite": True}, per=-5.0)
+    row = rows_of(analyse(load([path]), "lab1", "en"))["density"]
+    assert row.verdict == "unmeasured"
+    assert "capped the container runs and their memory per instance is unknown" in row.explanation[0]
+
+
+def test_the_harness_flag_wins_over_the_wording(make_run):
+    path = make_run(only_rows=("density",))
+    _rewrite_density(path, "vm-micro", 60, {"stopped_by": "memory budget (50% of MemAvailable at start)",
+                                            "capped_by_suite": False}, per=2.0e8)
+    an = analyse(load([path]), "lab1", "en")
+    run = next(r for r in an.density if r.backend.name == "vm-micro")
+    assert not run.capped and run.capacity == 60
+    assert rows_of(an)["density"].verdict == "nuance"  # containers needed a projection
