@@ -59,6 +59,20 @@ def drop_bounding(sets: dict[str, int], host=None) -> None:
                     raise
 
 
+def available(host=None) -> int:
+    """The capabilities this process could still hold: its permitted set."""
+    return (host or linux.host()).capget()[1]
+
+
+def clamp(sets: dict[str, int], avail: int) -> tuple[dict[str, int], int]:
+    """Drop from every set what the runtime itself does not have; return (sets, mask of dropped caps)."""
+    out = {k: v & avail for k, v in sets.items()}
+    dropped = 0
+    for v in sets.values():
+        dropped |= v & ~avail
+    return out, dropped
+
+
 def apply(sets: dict[str, int], host=None) -> None:
     """Set effective/permitted/inheritable, then the ambient set (after the uid switch)."""
     h = host or linux.host()

@@ -73,7 +73,10 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     mgr = None
     init_pid = 0
     try:
-        os.mkfifo(os.path.join(st["dir"], FIFO), 0o600)
+        fifo = os.path.join(st["dir"], FIFO)
+        os.mkfifo(fifo, 0o600)
+        if plan.new_user:
+            os.chown(fifo, _host_id(config, "uidMappings"), _host_id(config, "gidMappings"))
         h = linux.host()
         h.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         parent, child = Channel.pair()
@@ -118,7 +121,9 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     if _needs_cgroups(config):
         mgr = _cgroup_manager(config, st["id"])
         st["cgroup_paths"] = mgr.paths
-        mgr.apply((config.get("linux") or {}).get("resources") or {})
+        from runtime.oci.devices import cgroup_resources
+
+        mgr.apply(cgroup_resources(config))
         mgr.add(init_pid)
     state.save(st)
     ch.send(go=1)
@@ -126,7 +131,9 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         msg = ch.recv()
         if msg is None or "error" in msg:
             raise _child_error(msg, "container init exited during create")
-        if "hooks" in msg:
+        if "warning" in msg:
+            opts.log("warning", msg["warning"])
+        elif "hooks" in msg:
             try:
                 hook_state = state.hook_state(st)
                 hooks.run(config.get("hooks"), "prestart", hook_state)
@@ -145,6 +152,14 @@ def _cgroup_manager(config: dict, container_id: str):
     except ImportError as e:  # pragma: no cover - the package ships with the runtime
         raise OCIError(f"linux.resources requested but the cgroup managers are unavailable: {e}") from None
     return open_manager((config.get("linux") or {}).get("cgroupsPath"), container_id)
+
+
+def _host_id(config: dict, key: str) -> int:
+    """The host id that container id 0 maps to (0 when unmapped)."""
+    for m in (config.get("linux") or {}).get(key) or []:
+        if int(m.get("containerID", -1)) <= 0 < int(m.get("containerID", 0)) + int(m.get("size", 0)):
+            return int(m["hostID"]) - int(m["containerID"])
+    return 0
 
 
 def _child_error(msg: dict | None, default: str) -> OCIError:
@@ -307,6 +322,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
         sock = console.connect(opts.console_socket)
     launcher_fd = process.new_launcher_fd()
     userns = "user" in plan.types
+    seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
     root_fd = rootfs.prepare(config, rfs, h, userns=userns)
     os.close(root_fd)
     cfg_hooks = config.get("hooks")
@@ -329,16 +345,11 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     rootfs.finish(config, h)
     if proc.terminal:
         _setup_terminal(proc, config, sock, opts, h)
-    seccomp_plan = None
-    sc = (config.get("linux") or {}).get("seccomp")
-    if sc:
-        from runtime.oci import seccomp
-
-        seccomp_plan = seccomp.plan(sc)
-        if not proc.no_new_privileges:
-            seccomp.load(seccomp_plan)  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
-            seccomp_plan = None
-    program, env = process.finalize(proc, h, userns, keep_fds=opts.preserve_fds)
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        seccomp_filter.load()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+        seccomp_filter = None
+    program, env = process.finalize(proc, h, userns, keep_fds=opts.preserve_fds,
+                                    warn=lambda m: ch.send(warning=m))
     ch.send(ready=1)
     ch.close()
     _wait_for_start(fifo_fd)
@@ -346,16 +357,25 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     if hooks.has(cfg_hooks, "startContainer"):
         hooks.run(cfg_hooks, "startContainer", state.hook_state(dict(st, status=state.CREATED)))
     process.reset_signals()
-    if seccomp_plan is not None:
-        from runtime.oci import seccomp
-
-        extra = [(["execveat"], [(0, seccomp.OPS["SCMP_CMP_EQ"], launcher_fd, 0)])] if launcher_fd else None
-        seccomp.load(seccomp_plan, extra)
+    if seccomp_filter is not None:
+        seccomp_filter.load()  # as late as possible: only the exec follows
     try:
         process.exec_program(program, proc.args, env, launcher_fd, h)
     except ExecError as e:
         os.write(2, f"virtlab-runtime: {e}\n".encode())
         os._exit(e.exit_code)
+
+
+def _build_seccomp(config: dict, proc, launcher_fd):
+    """The container's seccomp filter, built now; None without linux.seccomp."""
+    sc = (config.get("linux") or {}).get("seccomp")
+    if not sc:
+        return None
+    from runtime.oci import seccomp
+
+    # The launcher is exec'd with execveat: allow exactly that call even under a strict profile.
+    extra = [(["execveat"], [(0, seccomp.OPS["SCMP_CMP_EQ"], launcher_fd, 0)])] if launcher_fd is not None else None
+    return seccomp.Filter(seccomp.plan(sc), extra)
 
 
 def _wait_for_start(fifo_fd: int) -> None:

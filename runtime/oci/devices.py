@@ -118,3 +118,33 @@ def check_null(fd: int) -> None:
     st = os.fstat(fd)
     if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 1 or os.minor(st.st_rdev) != 3:
         raise SecurityError("the container's /dev/null is not the null device (char 1:3); refusing to mask with it")
+
+
+# Device cgroup rules runc appends after the config's own (mknod anywhere, the default nodes, ptys, tun).
+DEFAULT_ALLOWED_RULES = [
+    {"allow": True, "type": "c", "access": "m"}, {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+]
+
+
+def cgroup_resources(config: dict) -> dict:
+    """linux.resources with the device rules completed as runc does: config rules, defaults, linux.devices."""
+    linux_cfg = config.get("linux") or {}
+    resources = dict(linux_cfg.get("resources") or {})
+    rules = list(resources.get("devices") or [])
+    if rules or linux_cfg.get("devices"):
+        rules += DEFAULT_ALLOWED_RULES
+        for d in linux_cfg.get("devices") or []:
+            if d.get("type") in ("c", "b", "u"):
+                rules.append({"allow": True, "type": "c" if d["type"] == "u" else d["type"],
+                              "major": d.get("major"), "minor": d.get("minor"), "access": "rwm"})
+        resources["devices"] = rules
+    return resources

@@ -48,6 +48,8 @@ def exec_process(root: str, container_id: str, proc_dict: dict, console_socket: 
         target = msg["pid"]
         _reap(pid)
         msg = parent.recv()
+        while msg and "warning" in msg:
+            msg = parent.recv()
         if not msg or "ready" not in msg:
             _reap(target)
             raise _child_error(msg, f"exec in container {container_id} failed")
@@ -77,6 +79,9 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
 
             sock = console.connect(console_socket)
         launcher_fd = process.new_launcher_fd()
+        from runtime.oci.container import _build_seccomp
+
+        seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp from the host, before setns
         fds = _open_namespaces(st)
         try:
             for t in _ORDER:
@@ -94,7 +99,7 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
             ch.send(pid=pid)
             os._exit(0)
         _exec_grandchild(ch, config, proc, sock, console_fd, preserve_fds, launcher_fd, h,
-                         "user" in (st.get("types") or []))
+                         "user" in (st.get("types") or []), seccomp_filter)
     except ExecError as e:
         code = e.exit_code
         ch.send(error=str(e), code=code)
@@ -128,7 +133,8 @@ def _open_namespaces(st: dict) -> dict[str, int]:
     return fds
 
 
-def _exec_grandchild(ch: Channel, config: dict, proc, sock, console_fd, preserve_fds, launcher_fd, h, userns):
+def _exec_grandchild(ch: Channel, config: dict, proc, sock, console_fd, preserve_fds, launcher_fd, h, userns,
+                     seccomp_filter):
     """D: inside every namespace; finalize and exec."""
     if proc.terminal:
         from runtime.oci.container import _setup_terminal
@@ -141,24 +147,16 @@ def _exec_grandchild(ch: Channel, config: dict, proc, sock, console_fd, preserve
         _setup_terminal(proc, config, sock, o, h)
     if proc.oom_score_adj is not None:
         process.set_oom_score_adj(proc.oom_score_adj)
-    seccomp_plan = None
-    sc = (config.get("linux") or {}).get("seccomp")
-    if sc:
-        from runtime.oci import seccomp
-
-        seccomp_plan = seccomp.plan(sc)
-        if not proc.no_new_privileges:
-            seccomp.load(seccomp_plan)
-            seccomp_plan = None
-    program, env = process.finalize(proc, h, userns, keep_fds=preserve_fds)
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        seccomp_filter.load()
+        seccomp_filter = None
+    program, env = process.finalize(proc, h, userns, keep_fds=preserve_fds,
+                                    warn=lambda m: ch.send(warning=m))
     process.reset_signals()
     ch.send(ready=1)
     ch.close()
-    if seccomp_plan is not None:
-        from runtime.oci import seccomp
-
-        seccomp.load(seccomp_plan, [(["execveat"], [(0, seccomp.OPS["SCMP_CMP_EQ"], launcher_fd, 0)])]
-                     if launcher_fd else None)
+    if seccomp_filter is not None:
+        seccomp_filter.load()
     try:
         process.exec_program(program, proc.args, env, launcher_fd, h)
     except ExecError as e:

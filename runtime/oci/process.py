@@ -134,16 +134,38 @@ def _check_exec(path: str, name: str) -> None:
         raise ExecError(f"exec: {name}: {e.strerror.lower()}", 126) from None
     if st.st_mode & 0o170000 == 0o040000:
         raise ExecError(f"exec: {name}: is a directory", 126)
-    if not os.access(path, os.X_OK, effective_ids=True):
+    if not _may_execute(st):
         raise ExecError(f"exec: {name}: permission denied", 126)
 
 
-def finalize(p: Process, host=None, userns: bool = False, keep_fds: int = 0) -> tuple[str, list[str]]:
+def _may_execute(st: os.stat_result) -> bool:
+    """Execute permission from the mode bits, like Go's exec.LookPath (no faccessat2: seccomp may deny it)."""
+    mode = st.st_mode
+    if os.geteuid() == 0:
+        return bool(mode & 0o111)
+    if st.st_uid == os.geteuid():
+        return bool(mode & 0o100)
+    if st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        return bool(mode & 0o010)
+    return bool(mode & 0o001)
+
+
+def _stderr_warning(message: str) -> None:
+    os.write(2, f"virtlab-runtime: warning: {message}\n".encode())
+
+
+def finalize(p: Process, host=None, userns: bool = False, keep_fds: int = 0, warn=None) -> tuple[str, list[str]]:
     """Everything between 'namespaces joined' and exec; return (program path, env)."""
     h = host or linux.host()
     if p.rlimits:
         rlimits.apply(p.rlimits)
     if p.caps is not None:
+        # A capability the runtime does not hold itself (e.g. one missing from the host's bounding
+        # set) cannot be granted; keep the rest, as crun does, instead of failing in capset.
+        p.caps, dropped = capabilities.clamp(p.caps, capabilities.available(h))
+        if dropped:
+            (warn or _stderr_warning)("capabilities not available to the runtime were dropped: "
+                                      + ", ".join(capabilities.names(dropped)))
         capabilities.drop_bounding(p.caps, h)
     set_user(p, h, userns)
     if p.caps is not None:

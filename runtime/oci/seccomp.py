@@ -9,7 +9,6 @@ whose conditions repeat an argument index becomes one rule per condition (OR).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -81,34 +80,54 @@ def plan(seccomp: dict) -> dict:
     return {"default": default, "arches": arches, "flags": flags, "rules": rules}
 
 
-class _Lib:
-    def __init__(self) -> None:
-        name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
-        try:
-            lib = ctypes.CDLL(name, use_errno=True)
-        except OSError:
-            raise SyscallError("seccomp requested but libseccomp is not installed", errno.ENOSYS) from None
-        lib.seccomp_init.restype = ctypes.c_void_p
-        lib.seccomp_init.argtypes = [ctypes.c_uint32]
-        lib.seccomp_release.argtypes = [ctypes.c_void_p]
-        lib.seccomp_load.argtypes = [ctypes.c_void_p]
-        lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-        lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
-        lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
-        lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-        lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
-        lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
-                                               ctypes.POINTER(_ArgCmp)]
-        self.lib = lib
+_LIB = None
 
 
-def load(p: dict, extra_allow: list[tuple[str, list]] | None = None) -> None:
-    """Build the filter of plan P in libseccomp and load it into this process."""
-    lib = _Lib().lib
-    ctx = lib.seccomp_init(p["default"])
-    if not ctx:
-        raise SyscallError("seccomp_init failed", errno.EINVAL)
+def _lib():
+    """libseccomp, loaded once; must happen on the host root, before pivot_root (never from the image)."""
+    global _LIB
+    if _LIB is not None:
+        return _LIB
     try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        name = find_library("seccomp")
+        if not name:
+            raise SyscallError("seccomp requested but libseccomp is not installed", errno.ENOSYS) from None
+        lib = ctypes.CDLL(name, use_errno=True)
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+    lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+                                           ctypes.POINTER(_ArgCmp)]
+    _LIB = lib
+    return lib
+
+
+class Filter:
+    """A filter built in libseccomp (on the host side), loaded later with load()."""
+
+    def __init__(self, p: dict, extra_allow: list[tuple[list, list]] | None = None):
+        self.lib = lib = _lib()
+        self.ctx = lib.seccomp_init(p["default"])
+        if not self.ctx:
+            raise SyscallError("seccomp_init failed", errno.EINVAL)
+        try:
+            self._build(p, extra_allow or [])
+        except BaseException:
+            self.release()
+            raise
+
+    def _build(self, p: dict, extra_allow: list) -> None:
+        lib, ctx = self.lib, self.ctx
         _check(lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0), "seccomp: cannot clear the no_new_privs attribute")
         for attr in p["flags"]:
             _check(lib.seccomp_attr_set(ctx, attr, 1), f"seccomp: cannot set filter flag {attr}")
@@ -119,22 +138,34 @@ def load(p: dict, extra_allow: list[tuple[str, list]] | None = None) -> None:
             rc = lib.seccomp_arch_add(ctx, token)
             if rc < 0 and rc != -errno.EEXIST:
                 _check(rc, f"seccomp: cannot add architecture {arch}")
-        for names, act, args in p["rules"] + [(n, ACT_ALLOW, a) for n, a in extra_allow or []]:
-            for name in names:
-                nr = lib.seccomp_syscall_resolve_name(name.encode())
-                if nr == -1:  # __NR_SCMP_ERROR: not a syscall on this architecture
-                    continue
-                indexes = [a[0] for a in args]
-                groups = [[a] for a in args] if len(set(indexes)) != len(indexes) else [args]
-                for group in groups:
-                    arr = (_ArgCmp * max(1, len(group)))(*[_ArgCmp(*a) for a in group])
-                    rc = lib.seccomp_rule_add_array(ctx, act, nr, len(group), arr)
-                    if rc < 0 and act == ACT_ALLOW and extra_allow and (names, args) in extra_allow:
-                        continue  # the profile has its own rule for it
+        for names, act, args in p["rules"]:
+            self._add(names, act, args, strict=True)
+        for names, args in extra_allow:
+            if p["default"] != ACT_ALLOW:
+                self._add(names, ACT_ALLOW, args, strict=False)  # the profile may have its own rule for it
+
+    def _add(self, names: list, act: int, args: list, strict: bool) -> None:
+        for name in names:
+            nr = self.lib.seccomp_syscall_resolve_name(name.encode())
+            if nr == -1:  # __NR_SCMP_ERROR: not a syscall on this architecture
+                continue
+            indexes = [a[0] for a in args]
+            groups = [[a] for a in args] if len(set(indexes)) != len(indexes) else [args]
+            for group in groups:
+                arr = (_ArgCmp * max(1, len(group)))(*[_ArgCmp(*a) for a in group])
+                rc = self.lib.seccomp_rule_add_array(self.ctx, act, nr, len(group), arr)
+                if strict:
                     _check(rc, f"seccomp: cannot add rule for {name}")
-        _check(lib.seccomp_load(ctx), "seccomp: cannot load the filter")
-    finally:
-        lib.seccomp_release(ctx)
+
+    def load(self) -> None:
+        """Load the filter into the calling thread."""
+        _check(self.lib.seccomp_load(self.ctx), "seccomp: cannot load the filter")
+
+    def release(self) -> None:
+        """Free the libseccomp context."""
+        if self.ctx:
+            self.lib.seccomp_release(self.ctx)
+            self.ctx = None
 
 
 def _check(rc: int, what: str) -> None:

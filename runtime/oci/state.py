@@ -58,7 +58,8 @@ def init_state(root: str, container_id: str, bundle: str, annotations: dict | No
     os.makedirs(root, mode=0o711, exist_ok=True)
     path = container_dir(root, container_id)
     try:
-        os.mkdir(path, 0o700)
+        # 0711: a container root mapped to another uid (user namespace) must reach its exec.fifo.
+        os.mkdir(path, 0o711)
     except FileExistsError:
         raise ContainerExists(f"container {container_id} already exists") from None
     return {"ociVersion": OCI_VERSION, "id": container_id, "status": CREATING, "pid": 0,
