@@ -9,6 +9,7 @@ running detached (as in a density run) with only conmon and the container on the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -72,9 +73,16 @@ class PodmanInstance(Instance):
     def _destroy(self) -> None:
         try:
             if self.exists:
+                pids = self.host_pids()
                 r = self.backend.podman("rm", "-f", "-t", "0", self.name, timeout=60)
                 if r.returncode != 0 and "no such container" not in r.stderr.lower():
                     raise LaunchError(f"podman rm {self.name}: {r.stderr.strip()}")
+                # conmon exits on its own shortly after rm returns; wait so nothing outlives destroy().
+                deadline = time.monotonic() + 10
+                while pids and time.monotonic() < deadline:
+                    pids = [p for p in pids if os.path.exists(f"/proc/{p}")]
+                    if pids:
+                        time.sleep(0.02)
         finally:
             if self.read_fd is not None:
                 os.close(self.read_fd)
@@ -90,13 +98,17 @@ class PodmanBackend(Backend):
     def __init__(self, root: Path | str, work: Path | str) -> None:
         super().__init__(root, work)
         self.home = self.root / "cache" / "bench" / "podman"
+        # Podman refuses a runroot longer than 50 characters (socket paths), so its transient
+        # state lives in a short per-store folder under /run, removed by cleanup().
+        digest = hashlib.sha256(str(self.home.absolute()).encode()).hexdigest()[:12]
+        self.runroot = Path("/run") / f"virtlab-podman-{digest}"
         self.image_ref: str | None = None
         self._version: str | None = None
 
     def argv(self) -> list[str]:
         """podman with virtlab's private storage and runc."""
-        return ["podman", "--root", str(self.home / "root"), "--runroot", str(self.home / "run"),
-                "--tmpdir", str(self.home / "tmp"), "--storage-driver", "overlay", "--runtime", "runc",
+        return ["podman", "--root", str(self.home / "root"), "--runroot", str(self.runroot / "run"),
+                "--tmpdir", str(self.runroot / "tmp"), "--storage-driver", "overlay", "--runtime", "runc",
                 "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--log-level", "error"]
 
     def podman(self, *args: str, timeout: float = 120.0, **kw: Any) -> subprocess.CompletedProcess:
@@ -130,8 +142,9 @@ class PodmanBackend(Backend):
         ok, reason = self.available()
         if not ok:
             raise LaunchError(f"podman backend: {reason}")
-        for d in ("root", "run", "tmp"):
-            (self.home / d).mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.home / "root").mkdir(parents=True, exist_ok=True, mode=0o700)
+        for d in ("run", "tmp"):
+            (self.runroot / d).mkdir(parents=True, exist_ok=True, mode=0o700)
         ref = f"localhost/{image.ref}"
         if self.podman("image", "exists", ref).returncode != 0:
             r = self.podman("import", "--change", "CMD [\"/usr/bin/virtlab-probe\", \"ready\"]", str(image.tarball), ref,
@@ -201,3 +214,5 @@ class PodmanBackend(Backend):
         """Destroy live containers, then unmount what podman's storage left mounted."""
         self.destroy_all()
         umount_under(self.home)
+        umount_under(self.runroot)
+        shutil.rmtree(self.runroot, ignore_errors=True)
