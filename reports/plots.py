@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
 from reports import i18n  # noqa: E402
 from reports.table import HostAnalysis  # noqa: E402
@@ -199,35 +199,53 @@ def phases(an: HostAnalysis, colours: dict[str, str], lang: str):
 
 
 def density(an: HostAnalysis, colours: dict[str, str], lang: str):
-    """Host memory used against instances running, per backend, with host memory marked as the limit."""
+    """Host memory used against instances running, per backend, with where and why each run stopped.
+
+    The limits (the suite's memory budget, the host's memory) are drawn as lines when they
+    are on the scale of the data, and named in a note when they are far above it.
+    """
     runs = [r for r in an.density if r.curve]
     groups = [[r for r in runs if r.backend.kind != "vm"], [r for r in runs if r.backend.kind == "vm"]]
     groups = [g for g in groups if g]
     if not groups:
         return None
-    fig, axes = plt.subplots(1, len(groups), figsize=(7.2, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(7.2, 3.5), squeeze=False)
     for ax, group in zip(axes[0], groups, strict=True):
-        top = 0.0
+        values = [p[1] for r in group for p in r.curve]
+        data_max, data_min = max(max(values), 1.0), min(min(values), 0.0)
+        scale, unit = (1e9, "GB") if data_max >= 2e9 else (1e6, "MB")
+        top = data_max
         for r in group:
+            c = colours[r.backend.name]
             xs = [p[0] for p in r.curve]
-            ys = [p[1] / 1e9 for p in r.curve]
-            top = max(top, max(ys))
-            ax.plot(xs, ys, "-o", ms=3, lw=2, color=colours[r.backend.name], label=_short(r.backend.label))
-            why = r.stopped_by or "?"
-            ax.annotate(_short(i18n.t(lang, "label.stopped", why=why), 40), (xs[-1], ys[-1]),
-                        xytext=(-4, 10), textcoords="offset points", ha="right", fontsize=7,
-                        color=colours[r.backend.name])
+            ys = [p[1] / scale for p in r.curve]
+            ax.plot(xs, ys, "-o", ms=3, lw=2, color=c, label=_short(r.backend.label))
+            if r.count is not None:
+                ax.axvline(r.count, color=c, ls=":", lw=1.2)
+                ax.text(r.count, 0.97, _short(i18n.t(lang, "label.stopped", why=r.stopped_by or "?"), 38),
+                        rotation=90, ha="right", va="top", fontsize=6.5, color=c,
+                        transform=ax.get_xaxis_transform(),
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
+        budgets = [r.budget for r in group if r.budget]
+        limits = [(min(budgets), i18n.t(lang, "legend.budget"))] if budgets else []
         if an.host_memory:
-            limit = an.host_memory / 1e9
-            ax.axhline(limit, color=RED, ls="--", lw=1.2)
-            ax.text(0.01, limit, f" {i18n.t(lang, 'legend.host_mem')} {fmt_bytes(an.host_memory)}", color=RED,
-                    fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
-            top = max(top, limit)
-        ax.set_ylim(0, top * 1.12 if top else 1)
+            limits.append((an.host_memory, i18n.t(lang, "legend.host_mem")))
+        notes = []
+        for value, name in limits:
+            if value <= data_max * 3:
+                ax.axhline(value / scale, color=RED, ls="--", lw=1.2)
+                ax.text(0.01, value / scale, f" {name} {fmt_bytes(value)}", color=RED, fontsize=7, va="bottom",
+                        transform=ax.get_yaxis_transform())
+                top = max(top, value)
+            else:
+                notes.append(i18n.t(lang, "label.offscale", what=name, v=fmt_bytes(value)))
+        if notes:
+            ax.text(0.02, 0.97, "\n".join(notes), transform=ax.transAxes, fontsize=7, color=RED, va="top")
+        ax.set_ylim(data_min / scale * 1.1, top / scale * 1.18)
         ax.set_xlim(left=0)
         ax.set_xlabel(i18n.t(lang, "ax.density.x"))
-        ax.set_ylabel(i18n.t(lang, "ax.density.y"))
-        ax.legend(loc="center right")
+        ax.set_ylabel(i18n.t(lang, "ax.density.y", unit=unit))
+        ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -255,7 +273,7 @@ def disk(an: HostAnalysis, colours: dict[str, str], lang: str):
     for y, text in ((1e6, "1 MB"), (1e9, "1 GB")):
         ax.axhline(y, color="#9ca3af", ls="--", lw=1)
         ax.text(1.0, y, f" {text}", va="center", fontsize=8, color="#6b7280", transform=ax.get_yaxis_transform())
-    labels = [_short(an.backend(n).label, 18) for n in names]
+    labels = [_short(an.backend(n).label, 24).replace(" (", "\n(") for n in names]
     ax.set_xticks(x, labels)
     for tick, name in zip(ax.get_xticklabels(), names, strict=True):
         tick.set_color(colours[name])
@@ -272,16 +290,22 @@ def disk(an: HostAnalysis, colours: dict[str, str], lang: str):
 
 
 def performance(an: HostAnalysis, colours: dict[str, str], lang: str):
-    """Performance relative to native per workload and backend, with bootstrap CIs; native = 1."""
-    points = [p for p in an.perf if p.ratio.value is not None]
+    """Performance relative to native per workload and backend, with bootstrap CIs.
+
+    Bars grow from native (1×) on a log axis: left is slower than native, right faster,
+    and 2× faster sits as far from 1× as 2× slower.
+    """
+    points = [p for p in an.perf if p.ratio.value is not None and p.ratio.value > 0]
     if not points:
         return None
     workloads = sorted({p.workload for p in points})
     names = [b.name for b in an.backends if any(p.backend.name == b.name for p in points)]
     n = len(names)
     height = 0.8 / max(n, 1)
-    fig, ax = plt.subplots(figsize=(7.2, max(2.6, 0.2 * len(workloads) * max(n, 2) + 1.2)))
-    right = 1.1
+    fig, ax = plt.subplots(figsize=(7.2, min(9.0, max(2.6, 0.14 * len(workloads) * max(n, 2) + 1.4))))
+    values = [p.ratio.value for p in points]
+    lo = max(0.005, min(0.5, min(values) * 0.7))
+    hi = min(200.0, max(2.0, max(values) * 1.4))
     for j, name in enumerate(names):
         b = an.backend(name)
         ys, xs, errs = [], [], [[], []]
@@ -291,24 +315,28 @@ def performance(an: HostAnalysis, colours: dict[str, str], lang: str):
                 continue
             ys.append(i - 0.4 + height * (j + 0.5))
             xs.append(p.ratio.value)
-            lo = p.ratio.ci_low if p.ratio.ci_low is not None else p.ratio.value
-            hi = p.ratio.ci_high if p.ratio.ci_high is not None else p.ratio.value
-            errs[0].append(max(0.0, p.ratio.value - lo))
-            errs[1].append(max(0.0, hi - p.ratio.value))
-            right = max(right, hi * 1.08)
-        ax.barh(ys, xs, height * 0.9, color=colours[name], label=_short(b.label), xerr=errs, zorder=2,
-                error_kw={"ecolor": "#111827", "elinewidth": 0.8, "capsize": 2, "zorder": 3})
+            low = p.ratio.ci_low if p.ratio.ci_low else p.ratio.value
+            high = p.ratio.ci_high if p.ratio.ci_high else p.ratio.value
+            errs[0].append(max(0.0, p.ratio.value - max(low, lo)))
+            errs[1].append(max(0.0, min(high, hi) - p.ratio.value))
+        widths = [x - 1.0 for x in xs]
+        ax.barh(ys, widths, height * 0.9, left=1.0, color=colours[name], label=_short(b.label), zorder=2)
+        ax.errorbar(xs, ys, xerr=errs, fmt="none", ecolor="#111827", elinewidth=0.8, capsize=2, zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo <= t <= hi]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
     ax.axvspan(0.9, 1.0, color="#dcfce7", lw=0, zorder=0)
     ax.axvline(1.0, color="#111827", lw=1.2, zorder=4)
     ax.text(1.0, 1.01, i18n.t(lang, "legend.native"), ha="center", va="bottom", fontsize=8,
             transform=ax.get_xaxis_transform())
     ax.set_yticks(range(len(workloads)), [_short(w, 22) for w in workloads])
-    ax.invert_yaxis()
-    ax.set_xlim(0, right)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.set_ylim(len(workloads) - 0.5, -0.5)
     ax.set_xlabel(i18n.t(lang, "ax.perf.x"))
     ax.grid(axis="y", visible=False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(4, n), fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=min(4, n), fontsize=8)
     return fig
 
 

@@ -112,6 +112,7 @@ class DensityRun:
     mem_per_instance: float | None
     projection: float | None
     curve: list[tuple[float, float]]
+    budget: float | None = None  # the suite's memory budget, when the harness recorded it
 
     @property
     def capacity(self) -> float | None:
@@ -543,7 +544,10 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
             if isinstance(n, int | float) and math.isfinite(n):
                 curve.setdefault(float(n), []).append(float(val))
         points = sorted((n, float(pd.Series(v).median())) for n, v in curve.items())
-        run = DensityRun(b, s.median, stopped, capped, per, projection, points)
+        budgets = [m.get("memory_budget_bytes") for m in ok["meta"]]
+        budget = next((float(v) for v in budgets if isinstance(v, int | float) and not isinstance(v, bool) and v > 0),
+                      None)
+        run = DensityRun(b, s.median, stopped, capped, per, projection, points, budget)
         runs.append(run)
         flags = _flags(s, lk.failed(b.name, "density.count"), lang)
         if run.capped:
