@@ -187,7 +187,8 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
             if not _allowed(name):
                 if m.isreg() and m.size <= 0:
                     continue
-                raise InvalidArchive(f"unexpected archive member {name[:100]!r}")
+                raise InvalidArchive(f"unexpected archive member {name[:100]!r}: not an image archive (a root "
+                                     "filesystem tarball is imported with `virtlab import`)")
             if not m.isreg():
                 raise InvalidArchive(f"archive member {name!r} is not a regular file")
             cap = limits.max_json_bytes if (name in _DOCS or name.endswith((".json", "/json", "/VERSION"))) \
