@@ -17,6 +17,7 @@ NETWORK_NAME = "virtlab-vm"
 BRIDGE = "vlbr-vm"
 SUBNET = ipaddress.ip_network("10.89.0.0/24")
 GATEWAY = ipaddress.ip_address("10.89.0.1")
+LIBVIRT_DNSMASQ_DIR = "/var/lib/libvirt/dnsmasq"
 
 
 def ensure_network(conn: Any) -> str:
@@ -31,6 +32,9 @@ def ensure_network(conn: Any) -> str:
         except libvirt.libvirtError as exc:
             raise LibvirtError(f"cannot define network {NETWORK_NAME}: {exc.get_error_message()}") from exc
     if not net.isActive():
+        # libvirt keeps per-bridge state here even with DHCP off; Debian's package normally
+        # ships the folder, but a host set up without it fails every start of the network.
+        os.makedirs(LIBVIRT_DNSMASQ_DIR, mode=0o755, exist_ok=True)
         try:
             net.create()
         except libvirt.libvirtError as exc:
