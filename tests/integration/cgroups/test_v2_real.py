@@ -133,3 +133,30 @@ def test_destroy_and_reload(cg):
     again.destroy()
     again.destroy()
     assert not os.path.exists(mgr.paths[""])
+
+
+def test_controller_enabled_top_down_on_the_real_tree(cg):
+    """hugetlb is the one controller a hybrid host's cgroup2 tree offers: enable it, limit, undo."""
+    if "hugetlb" not in read(f"{ROOT}/cgroup.controllers").split():
+        pytest.skip("the cgroup2 tree offers no hugetlb controller")
+    from runtime.oci.cgroups.resources import hugepage_sizes
+
+    sizes = hugepage_sizes()
+    if not sizes:
+        pytest.skip("no huge page sizes")
+    was_enabled = "hugetlb" in read(f"{ROOT}/cgroup.subtree_control").split()
+    mgr = cg(root=ROOT)
+    try:
+        mgr.apply({"hugepageLimits": [{"pageSize": sizes[0], "limit": 4 << 30}]})
+        parent = os.path.dirname(mgr.paths[""])
+        assert "hugetlb" in read(f"{parent}/cgroup.subtree_control").split()
+        assert read(f"{mgr.paths['']}/hugetlb.{sizes[0]}.max") == str(4 << 30)
+        mgr.update({"hugepageLimits": [{"pageSize": sizes[0], "limit": 2 << 30}]})
+        assert read(f"{mgr.paths['']}/hugetlb.{sizes[0]}.max") == str(2 << 30)
+    except CgroupUnsupported:
+        pytest.skip("hugetlb is bound to a v1 hierarchy right now")
+    finally:
+        mgr.destroy()
+        if not was_enabled and ROOT.endswith("unified"):
+            with open(f"{ROOT}/cgroup.subtree_control", "w") as f:
+                f.write("-hugetlb")
