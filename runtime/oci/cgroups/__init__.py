@@ -19,6 +19,7 @@ from runtime.oci.cgroups.hierarchy import DEFAULT_ROOT, detect_mode, under
 
 __all__ = [
     "CgroupError",
+    "CgroupManager",
     "CgroupUnsupported",
     "FreezeTimeout",
     "InvalidResources",
@@ -26,6 +27,14 @@ __all__ = [
     "load_manager",
     "open_manager",
 ]
+
+
+def __getattr__(name: str):
+    if name == "CgroupManager":  # for type hints; importing it eagerly would cost the start path
+        from runtime.oci.cgroups.base import CgroupManager
+
+        return CgroupManager
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_manager(cgroups_path: str | None, container_id: str, root: str = DEFAULT_ROOT):

@@ -13,7 +13,7 @@ import signal
 import time
 
 from runtime.oci.cgroups import files, hierarchy
-from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported
+from runtime.oci.cgroups.errors import CgroupError
 from runtime.oci.cgroups.resources import HostFacts
 
 UNLIMITED = 2**62  # v1 reports "no limit" as 9223372036854771712 (LONG_MAX rounded to a page)
@@ -40,8 +40,12 @@ class Write:
         return f"Write({self.controller!r}, {self.file!r}, {self.value!r})"
 
 
-class ManagerBase:
-    """Shared behaviour of the cgroup managers. ``paths`` maps controller -> directory."""
+class CgroupManager:
+    """What every cgroup manager offers (V1Manager, V2Manager), and the behaviour they share.
+
+    ``paths`` maps controller -> directory ("" for the cgroup2 one); ``mode`` is "v1",
+    "hybrid" or "v2"; ``notes`` lists requested settings that were ignored, and why.
+    """
 
     mode = ""
 
@@ -135,9 +139,26 @@ class ManagerBase:
             try:
                 files.write(os.path.join(d, "cgroup.procs"), int(pid))
             except CgroupError as exc:
-                raise CgroupError(f"cannot add process {pid} to cgroup {d}: {str(exc).rsplit(': ', 1)[-1]}") from exc
+                reason = os.strerror(exc.errno) if getattr(exc, "errno", None) else str(exc)
+                raise CgroupError(f"cannot add process {pid} to cgroup {d}: {reason}") from exc
 
-    def _ensure(self) -> None:
+    def _ensure(self) -> bool:
+        raise NotImplementedError
+
+    def apply(self, resources: dict | None) -> None:
+        """Create the cgroup and write ``resources`` (OCI linux.resources)."""
+        raise NotImplementedError
+
+    def update(self, resources: dict) -> None:
+        """Change the limits of a live cgroup: checked first, all or nothing."""
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        """Usage counters (docs/cgroups.md lists the keys)."""
+        raise NotImplementedError
+
+    def oom_killed(self) -> bool:
+        """True when the kernel OOM-killed a process of this cgroup."""
         raise NotImplementedError
 
     def _kill_file(self) -> str | None:
@@ -165,7 +186,7 @@ class ManagerBase:
             if not was_frozen:
                 self.freeze()
                 froze = True
-        except (CgroupUnsupported, CgroupError) as exc:
+        except CgroupError as exc:  # no freezer here: signal anyway
             files.debug("signalling without freezing: %s", exc)
         try:
             for pid in self.pids():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from runtime.oci.cgroups import files, hierarchy
-from runtime.oci.cgroups.base import UNLIMITED, ManagerBase, Write, wait_until
+from runtime.oci.cgroups.base import UNLIMITED, CgroupManager, Write, wait_until
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
 from runtime.oci.cgroups.resources import HostFacts, device_rules, validate
 
@@ -24,7 +24,7 @@ _THROTTLE = {
 }
 
 
-class V1Manager(ManagerBase):
+class V1Manager(CgroupManager):
     """A container's cgroup in every v1 hierarchy (plus the cgroup2 one in hybrid mode)."""
 
     def __init__(self, paths: dict[str, str], root: str = hierarchy.DEFAULT_ROOT, mode: str = "v1",
@@ -323,6 +323,8 @@ class V1Manager(ManagerBase):
 
     def stats(self) -> dict:
         """Usage counters; see docs/cgroups.md for the keys. Missing controllers read as 0."""
+        if not any(os.path.isdir(d) for d in self._dirs()):
+            raise CgroupError(f"cannot read stats of cgroup {self._procs_dir()}: it does not exist")
         s = dict.fromkeys(
             ("cpu_ns", "cpu_user_ns", "cpu_system_ns", "mem_bytes", "mem_limit", "mem_max_usage", "oom_kills",
              "pids", "pids_limit", "blk_read", "blk_write"), 0

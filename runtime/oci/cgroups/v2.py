@@ -12,7 +12,7 @@ import select
 import time
 
 from runtime.oci.cgroups import files, hierarchy
-from runtime.oci.cgroups.base import ManagerBase, Write
+from runtime.oci.cgroups.base import CgroupManager, Write
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
 from runtime.oci.cgroups.resources import (
     HostFacts,
@@ -34,7 +34,7 @@ _THROTTLE = {
 }
 
 
-class V2Manager(ManagerBase):
+class V2Manager(CgroupManager):
     """A container's cgroup in a cgroup2 tree. ``paths`` is ``{"": directory}``."""
 
     mode = "v2"
@@ -102,7 +102,7 @@ class V2Manager(ManagerBase):
         try:
             self._check_controllers(resources)
             self._run(self._plan(resources, update=False), rollback=False)
-            self._set_devices(resources, update=False)
+            self._set_devices(resources)
         except Exception:
             if created:
                 try:
@@ -121,7 +121,7 @@ class V2Manager(ManagerBase):
         self._enable(_controllers_for(resources))
         self._check_controllers(resources)
         self._run(self._plan(resources, update=True), rollback=True)
-        self._set_devices(resources, update=True)
+        self._set_devices(resources)
 
     def _check_live(self, r: dict) -> None:
         problems = []
@@ -150,7 +150,7 @@ class V2Manager(ManagerBase):
                 f"(available: {' '.join(sorted(have)) or 'none'})"
             )
 
-    def _set_devices(self, r: dict, update: bool) -> None:
+    def _set_devices(self, r: dict) -> None:
         rules = device_rules(r.get("devices") or [])
         if not rules:
             return
