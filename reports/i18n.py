@@ -150,6 +150,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "x.startup.c": "Containers were ready in {c} (p50, {cb}). Starting a container is a few system calls "
                        "(namespaces, an overlay mount, a cgroup) and one exec: no kernel boots, so it takes "
                        "milliseconds to a fraction of a second, faster still than the textbook's “seconds”.",
+        "x.startup.c_slow": "Containers were ready in {c} (p50, {cb}): within the textbook's “seconds”, but slower "
+                            "than a container usually starts (tens to hundreds of ms). Starting one is a few system "
+                            "calls and an exec; here something else (a busy host, image unpacking, the engine) "
+                            "added time.",
         "x.startup.v": "The fastest VM ({vb}) was ready in {v} (p50), {x}× the container's time. A VM must start "
                        "a VMM process, set up virtual hardware and boot its own kernel.",
         "x.startup.micro": "The micro profile boots the kernel directly (no firmware, no bootloader, a tiny "
@@ -330,6 +334,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                           "否则基本成立但有前提：虚拟机多了一层内核边界，但任何边界都不是绝对的。",
         "x.startup.c": "容器在 {c} 内就绪（p50，{cb}）。启动容器只是几个系统调用（命名空间、一次 overlay 挂载、"
                        "一个 cgroup）加一次 exec：不需要启动内核，所以只要几毫秒到零点几秒，比教科书说的“秒级”还快。",
+        "x.startup.c_slow": "容器在 {c} 内就绪（p50，{cb}）：符合教科书的“秒级”，但比容器通常的启动时间（几十到几百毫秒）"
+                            "要慢。启动容器只是几个系统调用加一次 exec；这里有别的因素（主机繁忙、解包镜像、容器引擎）增加了时间。",
         "x.startup.v": "最快的虚拟机（{vb}）在 {v} 内就绪（p50），是容器的 {x} 倍。虚拟机要启动一个 VMM 进程、"
                        "建立虚拟硬件，并启动它自己的内核。",
         "x.startup.micro": "micro 配置直接引导内核（没有固件、没有引导程序、只有一个很小的 initramfs），"

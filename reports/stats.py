@@ -57,13 +57,18 @@ def finite(values) -> np.ndarray:
 
 def _boot_medians(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
     """Medians of `n_boot` resamples of x, in chunks so large inputs stay small in memory."""
-    n = len(x)
+    # With x sorted, the median of a resample is read off its sorted indices: sorting small
+    # integers is several times faster than np.median on the gathered floats.
+    xs = np.sort(x)
+    n = len(xs)
+    lo_i, hi_i = (n - 1) // 2, n // 2
     chunk = max(1, min(n_boot, 2_000_000 // max(n, 1)))
     out = np.empty(n_boot)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
         idx = rng.integers(0, n, size=(stop - start, n))
-        out[start:stop] = np.median(x[idx], axis=1)
+        idx.sort(axis=1)
+        out[start:stop] = (xs[idx[:, lo_i]] + xs[idx[:, hi_i]]) / 2
     return out
 
 

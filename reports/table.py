@@ -322,7 +322,7 @@ def _startup(lk: _Lookup, backends: list[Backend], lang: str) -> Row:
                     [i18n.t(lang, "x.unmeasured", reason=_side_missing(lang, cont, vms))], **params)
     c, cb = min(cont, key=lambda x: x[0])
     v, vb = min(vms, key=lambda x: x[0])
-    text = [i18n.t(lang, "x.startup.c", c=fmt_seconds(c), cb=cb.label),
+    text = [i18n.t(lang, "x.startup.c" if c < 1.0 else "x.startup.c_slow", c=fmt_seconds(c), cb=cb.label),
             i18n.t(lang, "x.startup.v", v=fmt_seconds(v), vb=vb.label, x=fmt_number(v / c if c else math.nan))]
     if v < STARTUP_MINUTES_MIN:
         text.append(i18n.t(lang, "x.startup.micro"))

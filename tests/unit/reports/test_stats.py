@@ -71,3 +71,17 @@ def test_geomean():
     assert geomean([1.0, 4.0]) == pytest.approx(2.0)
     assert geomean([]) is None
     assert geomean([0.0, -1.0, math.nan]) is None
+
+
+def test_bootstrap_medians_equal_numpy_medians_of_the_same_resamples():
+    import numpy as np
+
+    from reports.stats import _boot_medians
+
+    x = np.random.default_rng(3).normal(size=31)
+    for n in (31, 30):
+        got = _boot_medians(x[:n], np.random.default_rng(9), 50)
+        rng = np.random.default_rng(9)
+        idx = rng.integers(0, n, size=(50, n))
+        want = np.median(np.sort(x[:n])[idx], axis=1)
+        assert np.allclose(got, want)

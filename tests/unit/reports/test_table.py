@@ -295,3 +295,10 @@ def test_the_harness_flag_wins_over_the_wording(make_run):
     run = next(r for r in an.density if r.backend.name == "vm-micro")
     assert not run.capped and run.capacity == 60
     assert rows_of(an)["density"].verdict == "nuance"  # containers needed a projection
+
+
+def test_slow_containers_get_an_honest_explanation(make_run):
+    an = analyse(load([make_run(backends=("container", "vm-full"), only_rows=("startup",), scale=20.0)]), "lab1")
+    startup = rows_of(an)["startup"]
+    assert "faster still" not in startup.explanation[0]
+    assert "within the textbook's “seconds”, but slower" in startup.explanation[0]
