@@ -151,7 +151,7 @@ class V1Manager(CgroupManager):
             return
         problems = []
         if limit not in (None, -1):
-            usage = files.read_int(self._file("memory", "memory.usage_in_bytes"))
+            usage = self._working_set()
             if limit < usage:
                 problems.append(f"invalid memory.limit {limit}: below the container's current usage of {usage} bytes")
         memsw = self._file("memory", "memory.memsw.limit_in_bytes")
@@ -164,6 +164,13 @@ class V1Manager(CgroupManager):
                 )
         if problems:
             raise InvalidResources("; ".join(problems))
+
+    def _working_set(self) -> int:
+        """Memory in use minus the inactive page cache, which the kernel drops when a limit shrinks."""
+        mem = self.paths["memory"]
+        usage = files.read_int(os.path.join(mem, "memory.usage_in_bytes"))
+        stat = files.read_keyed(os.path.join(mem, "memory.stat"))
+        return max(0, usage - stat.get("total_inactive_file", 0))
 
     # ---------------------------------------------------------------- plan
 
@@ -342,10 +349,8 @@ class V1Manager(CgroupManager):
                 s["cpu_system_ns"] = ticks.get("system", 0) * ns_per_tick
         mem = self.paths.get("memory")
         if mem and os.path.isdir(mem):
-            usage = files.read_int(os.path.join(mem, "memory.usage_in_bytes"))
-            stat = files.read_keyed(os.path.join(mem, "memory.stat"))
             # As docker stats: the page cache the kernel can drop at once is not "used".
-            s["mem_bytes"] = max(0, usage - stat.get("total_inactive_file", 0))
+            s["mem_bytes"] = self._working_set()
             s["mem_limit"] = _cap_limit(files.read_int(os.path.join(mem, "memory.limit_in_bytes")))
             s["mem_max_usage"] = files.read_int(os.path.join(mem, "memory.max_usage_in_bytes"))
             s["oom_kills"] = files.read_keyed(os.path.join(mem, "memory.oom_control")).get("oom_kill", 0)

@@ -128,7 +128,8 @@ class V2Manager(CgroupManager):
         limit = (r.get("memory") or {}).get("limit")
         current = os.path.join(self.dir, "memory.current")
         if limit not in (None, -1) and os.path.exists(current):
-            usage = files.read_int(current)
+            # the inactive page cache does not count: the kernel drops it to fit a lower limit
+            usage = files.read_int(current) - files.read_keyed(os.path.join(self.dir, "memory.stat")).get("inactive_file", 0)
             if limit < usage:
                 problems.append(f"invalid memory.limit {limit}: below the container's current usage of {usage} bytes")
         for key in (r.get("unified") or {}):

@@ -235,3 +235,15 @@ def test_failed_apply_leaves_nothing(v1, monkeypatch):
     with pytest.raises(CgroupError, match="pids.max"):
         mgr.apply({"memory": {"limit": 64 << 20}, "pids": {"limit": 3}})
     assert not any(os.path.exists(d) for d in mgr.paths.values())
+
+
+def test_reclaimable_page_cache_does_not_block_a_lower_limit(v1):
+    mgr = open_manager(None, "c1", root=str(v1.root))
+    mgr.apply({"memory": {"limit": 64 << 20}})
+    d = v1.root / "memory" / "virtlab" / "c1"
+    v1.write(d / "memory.usage_in_bytes", str(40 << 20))
+    v1.write(d / "memory.stat", f"total_inactive_file {30 << 20}\n")
+    mgr.update({"memory": {"limit": 20 << 20}})  # 10 MiB really in use
+    assert read(f"{mgr.paths['memory']}/memory.limit_in_bytes") == str(20 << 20)
+    with pytest.raises(InvalidResources, match="10485760 bytes"):
+        mgr.update({"memory": {"limit": 5 << 20}})
