@@ -173,11 +173,18 @@ class CgroupManager:
 
         SIGKILL goes through cgroup.kill where it exists (atomic, no fork race). Other
         signals are sent while the cgroup is frozen, so no child escapes between listing
-        and signalling; a frozen container stays frozen unless the signal is SIGKILL.
+        and signalling. A frozen container stays frozen, except after SIGKILL: it is thawed
+        then, because a task frozen by the v1 freezer cannot die until it runs again.
         """
         kill_file = self._kill_file()
         if sig == signal.SIGKILL and kill_file:
             files.write(kill_file, "1")
+            # A task frozen by the v1 freezer cannot die until it is thawed.
+            try:
+                if self.state() == "frozen":
+                    self.thaw()
+            except CgroupError:
+                pass
             return
         was_frozen = False
         froze = False

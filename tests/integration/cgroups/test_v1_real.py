@@ -262,3 +262,15 @@ def test_kernel_memory_limit_is_reported_when_ignored(cg):
     elif read(path) != str(16 << 20):
         assert any("not enforced" in n for n in mgr.notes)
     assert read(f"{mgr.paths['memory']}/memory.kmem.tcp.limit_in_bytes") == str(16 << 20)
+
+
+def test_sigkill_reaches_a_paused_container(cg):
+    mgr = cg()
+    mgr.apply({})
+    child = cg.child(mgr, ["sleep", "60"])
+    child.go()
+    mgr.freeze()
+    mgr.kill_all(signal.SIGKILL)
+    assert child.wait(timeout=5) == -signal.SIGKILL
+    assert mgr.state() == "thawed"
+    assert wait_for(lambda: mgr.pids() == [])
