@@ -133,8 +133,13 @@ class NftFirewall:
 
     def add_ports(self, container_id: str, rules: list[PortRule]) -> dict:
         """Install the container's DNAT rules; returns state for remove_ports (the jump's handle)."""
-        self.ensure_base()
-        out = self._run(self.add_script(container_id, rules), echo=True)
+        try:
+            out = self._run(self.add_script(container_id, rules), echo=True)
+        except FirewallError:
+            if self.exists():
+                raise
+            self.ensure_base()  # the table went away behind our back (flush ruleset): rebuild it
+            out = self._run(self.add_script(container_id, rules), echo=True)
         handle = None
         for line in out.splitlines():
             if "jump " + chain_of(container_id) in line:
@@ -163,14 +168,14 @@ class NftFirewall:
 
     def remove_ports(self, container_id: str, state: dict | None) -> None:
         """Remove the container's rules; idempotent, and exact (other containers' rules stay)."""
-        if not self.exists():
-            return
         handle = (state or {}).get("handle")
         try:
             self._run(self.remove_script(container_id, handle))
             return
         except FirewallError:
-            pass  # stale handle or half-made chain (crash): find the jumps by target instead
+            if not self.exists():
+                return
+            # stale handle or half-made chain (crash): find the jumps by target instead
         script = "".join(f"delete rule ip {self.table} ports handle {h}\n" for h in self._jump_handles(container_id))
         try:
             self._run(script + f"flush chain ip {self.table} {chain_of(container_id)}\n"

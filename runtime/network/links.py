@@ -24,6 +24,7 @@ from runtime.network.errors import BridgeFull, LinkError, NetnsError
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
 BR_MAX_PORTS = 1023  # 1 << BR_PORT_BITS (10), minus port 0, which the kernel reserves
+LOOPBACK_IFINDEX = 1  # ifindexes are per netns, and lo is always registered first
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -98,9 +99,12 @@ class Links:
         self.ipr.close()
 
     def index(self, name: str) -> int | None:
-        """Interface index of a host link, or None."""
-        found = self.ipr.link_lookup(ifname=name)
-        return found[0] if found else None
+        """Interface index of a host link, or None (read from sysfs: no netlink round trip)."""
+        try:
+            with open(f"/sys/class/net/{name}/ifindex") as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            return None
 
     # ------------------------------------------------------------ bridges
 
@@ -148,8 +152,10 @@ class Links:
 
     # ------------------------------------------------------------ veth pairs
 
-    def create_veth(self, host_name: str, bridge: str, netns_fd: int, ifname: str, mac: str, alias: str) -> None:
-        """Create a veth pair: `host_name` on the bridge, its peer `ifname` born inside the netns."""
+    def create_veth(self, host_name: str, bridge: str, netns_fd: int, ifname: str, mac: str) -> None:
+        """Create a veth pair in one netlink request: `host_name` up on the bridge, its peer `ifname`
+        born inside the netns. (A veth is recognised as ours by its name and its bridge.)
+        """
         br = self.index(bridge)
         if br is None:
             raise LinkError(f"bridge {bridge} does not exist")
@@ -160,7 +166,7 @@ class Links:
             )
         try:
             self.ipr.link(
-                "add", ifname=host_name, kind="veth", master=br,
+                "add", ifname=host_name, kind="veth", master=br, state="up",
                 peer={"ifname": ifname, "net_ns_fd": netns_fd, "address": mac},
             )
         except NetlinkError as exc:
@@ -169,25 +175,18 @@ class Links:
             if exc.code == errno.EEXIST:
                 raise LinkError(f"cannot create veth {host_name}/{ifname}: a link with that name exists") from None
             raise _fail(f"cannot create veth {host_name}", exc) from None
-        try:
-            self.ipr.link("set", ifname=host_name, state="up", ifalias=alias[:250])
-        except NetlinkError as exc:
-            self.delete_link(host_name)
-            raise _fail(f"cannot bring up {host_name}", exc) from None
 
     def configure_netns(self, netns_fd: int, ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
-        """Inside the netns: lo up, `ifname` up with its address, default route via the gateway."""
+        """Inside the netns: lo up, the address on `ifname`, a default route via the gateway."""
         sock = _socket_in(netns_fd)
         ns = IPRoute(fileno=sock.detach(), groups=0)
         try:
-            lo = ns.link_lookup(ifname="lo")
-            if lo:
-                ns.link("set", index=lo[0], state="up")
             idx = ns.link_lookup(ifname=ifname)
             if not idx:
                 raise LinkError(f"{ifname} did not appear in the container's network namespace")
             ns.addr("add", index=idx[0], address=ip, prefixlen=prefixlen)
             ns.link("set", index=idx[0], state="up")
+            ns.link("set", index=LOOPBACK_IFINDEX, state="up")
             if gateway:
                 try:
                     ns.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx[0])

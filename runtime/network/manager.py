@@ -85,6 +85,14 @@ def _host_links() -> list[str]:
         return []
 
 
+def _master(link: str) -> str | None:
+    """The bridge a host link is enslaved to, or None."""
+    try:
+        return os.path.basename(os.readlink(f"/sys/class/net/{link}/master"))
+    except OSError:
+        return None
+
+
 def check_container_id(container_id: str) -> str:
     """Container IDs become file names and rule comments: keep them tame."""
     if not isinstance(container_id, str) or not _CONTAINER_ID.match(container_id):
@@ -454,7 +462,6 @@ class NetworkManager:
                     "aliases": list(dict.fromkeys(aliases)),
                     "ports": [p.to_dict() for p in concrete],
                     "firewall": None,
-                    "state": "creating",
                     "created": _now(),
                 }
                 # Record first: a crash from here on leaves a record that gc() cleans up.
@@ -463,10 +470,7 @@ class NetworkManager:
                 if concrete:
                     self.store.save_ports(published + [{**p.to_dict(), "container_id": container_id} for p in concrete])
                     made.append("ports")
-                self.links.create_veth(
-                    ep["host_ifname"], rec["bridge"], netns_fd, ep["ifname"], ep["mac"],
-                    self._alias(f"container {container_id}"),
-                )
+                self.links.create_veth(ep["host_ifname"], rec["bridge"], netns_fd, ep["ifname"], ep["mac"])
                 made.append("veth")
                 self.links.configure_netns(
                     netns_fd, ep["ifname"], addr, net.prefixlen, None if rec["internal"] else rec["gateway"]
@@ -477,8 +481,7 @@ class NetworkManager:
                     rules = [PortRule(p.proto, p.host_ip, p.host_port, addr, p.container_port) for p in concrete]
                     made.append("firewall")
                     ep["firewall"] = fw.add_ports(container_id, rules)
-                ep["state"] = "ready"
-                self.store.save_endpoint(ep)
+                    self.store.save_endpoint(ep)  # keep the rule handle for an exact detach
                 self._refresh_hosts(rec, container_id)
             except BaseException:
                 self._undo(rec, container_id, made, fw)
@@ -603,7 +606,7 @@ class NetworkManager:
             if ep["network_id"] not in cache:
                 cache[ep["network_id"]] = self.store.members(ep["network_id"])
             for peer in cache[ep["network_id"]]:
-                if peer["container_id"] != container_id and peer.get("state") == "ready":
+                if peer["container_id"] != container_id:
                     peers.append((peer["ip"], self._names(peer, own=False)))
         return hostsfile.render(own, peers)
 
@@ -637,8 +640,9 @@ class NetworkManager:
                     report["endpoints"].append(f"{ep['container_id'][:12]} on {ep['network']}")
             eps = self.store.all_endpoints()
             known_veths = {e["host_ifname"] for e in eps}
+            bridges = {r["bridge"] for r in self.store.networks() if self._owns_link(r["bridge"])}
             for link in _host_links():
-                if link.startswith("vlv") and link not in known_veths and self._owns_link(link):
+                if link.startswith("vlv") and link not in known_veths and _master(link) in bridges:
                     self.links.delete_link(link)
                     report["links"].append(link)
             fw = self._firewall_or_none()

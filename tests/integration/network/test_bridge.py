@@ -33,15 +33,22 @@ def host_links() -> set[str]:
     return set(os.listdir("/sys/class/net"))
 
 
+def _alias(name: str) -> str:
+    try:
+        with open(f"/sys/class/net/{name}/ifalias") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def our_links(nm: NetworkManager) -> set[str]:
+    """This store's bridges (by ifalias) and the veths enslaved to them."""
+    mine = f"virtlab {nm.path} "
     out = set()
     for name in host_links():
-        try:
-            with open(f"/sys/class/net/{name}/ifalias") as f:
-                if f.read().startswith(f"virtlab {nm.path} "):
-                    out.add(name)
-        except OSError:
-            pass
+        master = os.path.basename(os.path.realpath(f"/sys/class/net/{name}/master"))
+        if _alias(name).startswith(mine) or (name.startswith("vlv") and _alias(master).startswith(mine)):
+            out.add(name)
     return out
 
 
