@@ -146,9 +146,10 @@ class V2Manager(CgroupManager):
         have = set(_words(os.path.join(self.dir, "cgroup.controllers")))
         missing = sorted(needed - have)
         if missing:
+            why = [n for n in self.notes if n.startswith("cannot enable")]
             raise CgroupUnsupported(
                 f"cannot set {', '.join(missing)} limits on cgroup {self.dir}: controller not available "
-                f"(available: {' '.join(sorted(have)) or 'none'})"
+                f"(available: {' '.join(sorted(have)) or 'none'})" + ("; " + "; ".join(why) if why else "")
             )
 
     def _set_devices(self, r: dict) -> None:

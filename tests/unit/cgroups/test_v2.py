@@ -267,3 +267,20 @@ def test_missing_controller_fails_before_writing(fakefs):
     assert not os.path.exists(mgr.paths[""])
     mgr.apply({"pids": {"limit": 5}, "memory": {"kernel": 1 << 20}})  # notes only: no memory files needed
     assert read(f"{mgr.paths['']}/pids.max") == "5"
+
+
+def test_enable_refused_by_the_kernel_is_explained(v2, monkeypatch):
+    from runtime.oci.cgroups import files
+
+    real = files.write
+
+    def busy(path, value):
+        if path.endswith("cgroup.subtree_control") and "memory" in str(value):
+            raise CgroupError(f"cannot write {value!r} to {path}: Device or resource busy")
+        return real(path, value)
+
+    monkeypatch.setattr(files, "write", busy)
+    mgr = open_manager(None, "c1", root=str(v2.root))
+    with pytest.raises(CgroupUnsupported, match="cannot enable the memory controller .* busy"):
+        mgr.apply({"memory": {"limit": 64 << 20}})
+    assert not os.path.exists(mgr.paths[""])
