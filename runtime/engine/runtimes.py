@@ -196,7 +196,10 @@ class InProcess:
 
         self.api = api
         self.root = str(state_root)
-        self.path = shutil.which("virtlab-runtime") or ""
+        import sys
+
+        beside = Path(sys.executable).parent / "virtlab-runtime"  # the venv's script, even if not on PATH
+        self.path = str(beside) if beside.exists() else (shutil.which("virtlab-runtime") or "")
 
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
         from runtime.oci.errors import OCIError
@@ -228,7 +231,7 @@ class InProcess:
     def _cli(self) -> list[str]:
         import sys
 
-        return [self.path] if self.path else [sys.executable, "-m", "runtime.oci.cli"]
+        return [self.path] if self.path else [sys.executable, "-c", "from runtime.oci.cli import main; main()"]
 
     def start(self, cid: str) -> None:
         """api.start."""
