@@ -77,6 +77,7 @@ class V1Manager(CgroupManager):
         validate(resources, self.host, "v1")
         created = self._ensure()
         try:
+            self._check_live(resources)
             self._grant_rt_budget(resources.get("cpu") or {})
             self._run(self._plan(resources, update=False), rollback=False)
             self._devices_fallback(resources)

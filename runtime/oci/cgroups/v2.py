@@ -101,6 +101,7 @@ class V2Manager(CgroupManager):
         created = self._ensure(_controllers_for(resources))
         try:
             self._check_controllers(resources)
+            self._check_live(resources)
             self._run(self._plan(resources, update=False), rollback=False)
             self._set_devices(resources)
         except Exception:

@@ -247,3 +247,10 @@ def test_reclaimable_page_cache_does_not_block_a_lower_limit(v1):
     assert read(f"{mgr.paths['memory']}/memory.limit_in_bytes") == str(20 << 20)
     with pytest.raises(InvalidResources, match="10485760 bytes"):
         mgr.update({"memory": {"limit": 5 << 20}})
+
+
+def test_swap_without_memory_limit_refused_before_writing(v1):
+    mgr = open_manager(None, "c1", root=str(v1.root))
+    with pytest.raises(InvalidResources, match="memory\\+swap"):
+        mgr.apply({"memory": {"swap": 64 << 20}})
+    assert not any(os.path.exists(d) for d in mgr.paths.values())

@@ -284,3 +284,10 @@ def test_enable_refused_by_the_kernel_is_explained(v2, monkeypatch):
     with pytest.raises(CgroupUnsupported, match="cannot enable the memory controller .* busy"):
         mgr.apply({"memory": {"limit": 64 << 20}})
     assert not os.path.exists(mgr.paths[""])
+
+
+def test_unknown_unified_key_refused_at_apply(v2):
+    mgr = open_manager(None, "c1", root=str(v2.root))
+    with pytest.raises(InvalidResources, match="memory.nonsense"):
+        mgr.apply({"unified": {"memory.nonsense": "1"}})
+    assert not os.path.exists(mgr.paths[""])
