@@ -264,3 +264,78 @@ def test_host_slugs_are_safe_and_distinct():
     a, b = host_slug("../../etc/passwd"), host_slug("..-..-etc-passwd")
     assert "/" not in a and not a.startswith(".") and a != b
     assert host_slug("<script>") .startswith("script-")
+
+
+# ----------------------------------------------------------------- hostile and broken input
+
+
+def test_an_empty_run_still_renders_and_says_so(make_run, report_of):
+    path = make_run()
+    header = (path / "samples.csv").read_text().splitlines()[0]
+    (path / "samples.csv").write_text(header + "\n")
+    out = report_of([path])
+    md = out.written[1].read_text()
+    assert md.count("**not measured**") == 10  # the summary and the host table
+    assert "No data for this figure" in out.written[0].read_text()
+    assert not re.search(r"p50 \d", md)
+
+
+def test_performance_without_native_is_not_measured(make_run, report_of):
+    out = report_of([make_run(backends=("container", "vm-micro"), only_rows=("perf",))])
+    row = next(r for r in out.analyses[0].rows if r.key == "performance")
+    assert row.verdict == "unmeasured"
+    assert "no native baseline" in row.explanation[0]
+    assert "no successful native sample" in " ".join(out.analyses[0].problems)
+
+
+def test_extra_columns_are_ignored(make_run, report_of):
+    path = make_run(only_rows=("startup",))
+    lines = (path / "samples.csv").read_text().splitlines()
+    lines = [lines[0] + ",extra"] + [line + ",zzz" for line in lines[1:]]
+    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    out = report_of([path], formats="md")
+    assert next(r for r in out.analyses[0].rows if r.key == "startup").verdict == "nuance"
+
+
+def test_undecodable_samples_are_refused(make_run):
+    path = make_run(only_rows=("startup",))
+    with open(path / "samples.csv", "ab") as fh:
+        fh.write(b"x,container,boot,startup.ready,\xff\xfe,s,0,{},t\n")
+    with pytest.raises(ReportError, match="cannot read .*samples.csv"):
+        make_report([path], out=path / "o")
+
+
+def test_environment_with_wrong_types_still_renders(make_run, report_of):
+    path = make_run(only_rows=("startup",))
+    env = json.loads((path / "environment.json").read_text())
+    env.update({"host": ["not", "a", "dict"], "versions": "qemu 7.2", "images": 5, "accelerator": None,
+                "argv": None})
+    (path / "environment.json").write_text(json.dumps(env))
+    out = report_of([path])
+    md = out.written[1].read_text()
+    assert "unknown host (run" in md  # no hostname: kept alone, said plainly
+    assert "| kernel | unknown |" in md
+
+
+def test_mathtext_and_huge_names_are_drawn_as_plain_text(make_run, report_of):
+    path = make_run(only_rows=("startup", "isolation"))
+    lines = (path / "samples.csv").read_text().splitlines()
+    weird = "$\\frac{1}{0}$_^" + "x" * 5000
+    lines += [line.replace(",podman,", f",{weird},") for line in lines[1:] if ",podman," in line]
+    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    out = report_of([path])
+    assert out.written[0].read_text().count("data:image/png;base64,") == 3
+
+
+def test_hostile_names_do_not_become_terminal_markup(make_run, tmp_path):
+    from click.testing import CliRunner
+
+    from reports.cli import report
+
+    path = make_run(only_rows=("startup",))
+    lines = (path / "samples.csv").read_text().splitlines()
+    lines += [line.replace(",podman,", ",[bold red]boom[/],") for line in lines[1:] if ",podman," in line]
+    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    r = CliRunner().invoke(report, [str(path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "[bold red]boom[/]" in r.output
