@@ -43,6 +43,7 @@ class Options:
         self.preserve_fds = preserve_fds
         self.console_fd = console_fd  # run: a socket end the init sends the pty master over
         self.log = log or (lambda level, msg: None)
+        self.rootfs_fd = -1  # set in the child
 
 
 def _needs_cgroups(config: dict) -> bool:
@@ -54,14 +55,10 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     """Create a container; return its state (status created)."""
     bundle = os.path.realpath(bundle)
     config = spec.load(bundle)
-    if not config.get("process"):
-        raise SpecError("invalid config: process is required to create a container")
-    proc = process.Process(config["process"])
+    proc = process.Process(config["process"]) if config.get("process") else None
     plan = namespaces.plan(config)
-    if "mount" not in plan.types:
-        raise SpecError("invalid config: a mount namespace is required to set up the rootfs")
     rfs = rootfs.rootfs_path(config, bundle)
-    if proc.terminal and not opts.console_socket and opts.console_fd is None:
+    if proc and proc.terminal and not opts.console_socket and opts.console_fd is None:
         raise OCIError("cannot allocate a tty without --console-socket (the runtime detaches)")
     if config.get("linux", {}).get("seccomp"):
         from runtime.oci import seccomp
@@ -115,7 +112,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         _reap(a_pid)
     st["pid"] = init_pid
     st["start_time"] = state.proc_start_time(init_pid)
-    proc = config["process"]
+    proc = config.get("process") or {}
     if proc.get("oomScoreAdj") is not None:
         process.set_oom_score_adj(proc["oomScoreAdj"], str(init_pid))
     if _needs_cgroups(config):
@@ -136,7 +133,6 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         elif "hooks" in msg:
             try:
                 hook_state = state.hook_state(st)
-                hooks.run(config.get("hooks"), "prestart", hook_state)
                 hooks.run(config.get("hooks"), "createRuntime", hook_state)
             except OCIError as e:
                 ch.send(abort=str(e))
@@ -264,6 +260,8 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
                 if fd is not None and fd != i:
                     os.dup2(fd, i)
         h = linux.host()
+        # Opened as the host's root, before any user namespace: see rootfs.prepare.
+        opts.rootfs_fd = os.open(rfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         user_joins = [j for j in plan.join if j[0] == "user"]
         if user_joins:
             namespaces.join(user_joins, h)
@@ -316,24 +314,34 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
         h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
     fifo_fd = os.open(os.path.join(st["dir"], FIFO), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     sock = None
-    if proc.terminal and opts.console_socket:
+    if proc and proc.terminal and opts.console_socket:
         from runtime.oci import console
 
         sock = console.connect(opts.console_socket)
     launcher_fd = process.new_launcher_fd()
     userns = "user" in plan.types
     seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
-    root_fd = rootfs.prepare(config, rfs, h, userns=userns)
-    os.close(root_fd)
     cfg_hooks = config.get("hooks")
-    if hooks.has(cfg_hooks, "prestart", "createRuntime"):
+    if "mount" in plan.types:
+        root_fd = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd)
+    else:
+        # No mount namespace: mounting would change the host's mounts; only chroot, as runc skips the rootfs.
+        ch.send(warning="no mount namespace: config mounts are ignored and the rootfs is only chroot'ed")
+        root_fd = os.dup(opts.rootfs_fd)
+    os.close(opts.rootfs_fd)
+    if hooks.has(cfg_hooks, "createRuntime"):
         ch.send(hooks=1)
         reply = ch.recv()
         if not reply or "hooks_done" not in reply:
             os._exit(1)
     if hooks.has(cfg_hooks, "createContainer"):
         hooks.run(cfg_hooks, "createContainer", state.hook_state(st))
-    rootfs.pivot(rfs, h, opts.no_pivot)
+    if "mount" in plan.types:
+        rootfs.pivot(root_fd, h, opts.no_pivot)
+    else:
+        os.fchdir(root_fd)
+        os.chroot(".")
+    os.close(root_fd)
     if "uts" in plan.types:
         if config.get("hostname"):
             h.sethostname(config["hostname"])
@@ -342,9 +350,17 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     elif config.get("hostname"):
         raise SpecError("invalid config: hostname needs a new uts namespace")
     _apply_sysctls(config)
-    rootfs.finish(config, h)
+    if "mount" in plan.types:
+        rootfs.finish(config, h)
+    if proc is None:  # no process: created, but `start` will refuse
+        ch.send(ready=1)
+        ch.close()
+        _wait_for_start(fifo_fd)
+        os._exit(1)
     if proc.terminal:
         _setup_terminal(proc, config, sock, opts, h)
+    # The cwd check needs getcwd(2), which a seccomp profile may deny: check before loading it.
+    process.chdir_checked(proc.cwd)
     if seccomp_filter is not None and not proc.no_new_privileges:
         seccomp_filter.load()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
         seccomp_filter = None
@@ -418,6 +434,17 @@ def start(root: str, container_id: str) -> dict:
     """Release a created container's init; run the poststart hooks."""
     st = state.load(root, container_id)
     state.check(st, "start")
+    config = st.get("config") or {}
+    if not config.get("process"):
+        _kill_and_wait(st)
+        raise OCIError(f"cannot start container {container_id}: its config has no process")
+    if hooks.has(config.get("hooks"), "prestart"):
+        # The OCI spec runs prestart hooks as part of start, in the runtime namespace.
+        try:
+            hooks.run(config.get("hooks"), "prestart", state.hook_state(st))
+        except OCIError:
+            _kill_and_wait(st)
+            raise
     fifo = os.path.join(st["dir"], FIFO)
     try:
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -430,7 +457,6 @@ def start(root: str, container_id: str) -> dict:
         os.close(fd)
     os.unlink(fifo)
     st["status"] = state.RUNNING
-    config = st.get("config") or {}
     if hooks.has(config.get("hooks"), "poststart"):
         hooks.run(config.get("hooks"), "poststart", state.hook_state(st), warn=_warn)
     return st

@@ -147,6 +147,7 @@ def _exec_grandchild(ch: Channel, config: dict, proc, sock, console_fd, preserve
         _setup_terminal(proc, config, sock, o, h)
     if proc.oom_score_adj is not None:
         process.set_oom_score_adj(proc.oom_score_adj)
+    process.chdir_checked(proc.cwd)
     if seccomp_filter is not None and not proc.no_new_privileges:
         seccomp_filter.load()
         seccomp_filter = None

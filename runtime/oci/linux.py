@@ -18,9 +18,11 @@ from runtime.oci.errors import SyscallError
 # Syscall numbers glibc has no wrapper for (or only a recent one).
 _NR = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437, "close_range": 436,
-               "execveat": 322, "setns": 308, "unshare": 272, "pidfd_open": 434},
+               "execveat": 322, "setns": 308, "unshare": 272, "pidfd_open": 434, "open_tree": 428,
+               "move_mount": 429},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437, "close_range": 436,
-                "execveat": 281, "setns": 268, "unshare": 97, "pidfd_open": 434},
+                "execveat": 281, "setns": 268, "unshare": 97, "pidfd_open": 434, "open_tree": 428,
+                "move_mount": 429},
 }
 
 # mount(2) flags
@@ -79,6 +81,10 @@ RESOLVE_IN_ROOT = 0x10
 
 O_PATH = 0o10000000
 AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 0x1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
@@ -112,6 +118,23 @@ class Linux:
     def pivot_root(self, new_root: str, put_old: str) -> None:
         """pivot_root(2)."""
         self._check(self._syscall("pivot_root", _b(new_root), _b(put_old)), f"pivot_root {new_root}")
+
+    def bind_tree(self, fd: int) -> int:
+        """Bind-mount the directory FD onto itself (recursively) and return an fd of the new mount.
+
+        open_tree(OPEN_TREE_CLONE|AT_RECURSIVE) + move_mount onto the same directory: no path is
+        resolved, so it works where the caller could not traverse the path (a user namespace).
+        """
+        tree = self._check(self._syscall("open_tree", fd, b"", ctypes.c_uint(
+            OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH | os.O_CLOEXEC)), "open_tree")
+        try:
+            self._check(self._syscall("move_mount", tree, b"", fd, b"",
+                                      ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)),
+                        "move_mount")
+        except BaseException:
+            os.close(tree)
+            raise
+        return tree
 
     # -- namespaces -----------------------------------------------------------
     def unshare(self, flags: int) -> None:

@@ -172,7 +172,7 @@ def finalize(p: Process, host=None, userns: bool = False, keep_fds: int = 0, war
         capabilities.apply(p.caps, h)
     if p.umask is not None:
         os.umask(p.umask & 0o777)
-    chdir_checked(p.cwd)
+    # The cwd was entered and checked by the caller, as root and before seccomp (chdir_checked).
     env = list(p.env)
     if p.env_value("HOME") is None:
         env.append(f"HOME={home_of(p.uid)}")

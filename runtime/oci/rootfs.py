@@ -36,16 +36,33 @@ def propagation_flag(config: dict) -> int:
     return mounts.PROPAGATION_OPTIONS[prop] | linux.MS_REC
 
 
-def prepare(config: dict, rootfs: str, host=None, userns: bool = False) -> int:
-    """Mount everything under the rootfs; return an O_PATH fd of the rootfs."""
+def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_fd: int | None = None) -> int:
+    """Mount everything under the rootfs; return an fd of the rootfs bind mount.
+
+    ROOTFS_FD, opened before entering a user namespace, lets the bind mount work where the
+    namespace's root cannot traverse the bundle's path (e.g. a bundle under a 0700 /root).
+    """
     h = host or linux.host()
     flag = propagation_flag(config)
     # Shared propagation of / would leak the container's mounts to the host: start from slave,
     # and only make the container's own / shared after pivot_root when asked to.
     h.mount(None, "/", None, flag if not flag & linux.MS_SHARED else linux.MS_SLAVE | linux.MS_REC, None)
-    _make_parent_private(h, rootfs)
-    h.mount(rootfs, rootfs, "bind", linux.MS_BIND | linux.MS_REC, None)
-    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if flag & linux.MS_SHARED or not flag & linux.MS_SLAVE:
+        _make_parent_private(h, rootfs)
+    own_fd = rootfs_fd is None
+    if own_fd:
+        rootfs_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            root_fd = h.bind_tree(rootfs_fd)
+        except SyscallError as e:
+            if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EINVAL):
+                raise
+            h.mount(rootfs, rootfs, "bind", linux.MS_BIND | linux.MS_REC, None)
+            root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        if own_fd:
+            os.close(rootfs_fd)
     try:
         dev_is_tmpfs = False
         for entry in config.get("mounts") or []:
@@ -184,19 +201,18 @@ def _own_cgroup_dir(mountpoint: str, key: str) -> str:
     return mountpoint
 
 
-def pivot(rootfs: str, host=None, no_pivot: bool = False) -> None:
-    """Make the rootfs the process's / and detach the old root."""
+def pivot(root_fd: int, host=None, no_pivot: bool = False) -> None:
+    """Make the rootfs mount (ROOT_FD) the process's / and detach the old root."""
     h = host or linux.host()
     if no_pivot:
-        os.chdir(rootfs)
-        h.mount(rootfs, "/", None, linux.MS_MOVE, None)
+        os.fchdir(root_fd)
+        h.mount(".", "/", None, linux.MS_MOVE, None)
         os.chroot(".")
         os.chdir("/")
         return
     old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
-    new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.fchdir(new)
+        os.fchdir(root_fd)
         h.pivot_root(".", ".")
         os.fchdir(old)
         # The old root is stacked on the new one: make it slave so the detach does not propagate.
@@ -204,7 +220,6 @@ def pivot(rootfs: str, host=None, no_pivot: bool = False) -> None:
         h.umount2(".", linux.MNT_DETACH)
     finally:
         os.close(old)
-        os.close(new)
     os.chdir("/")
 
 
