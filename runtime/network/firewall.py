@@ -95,7 +95,7 @@ class NftFirewall:
     def add_script(self, container_id: str, rules: list[PortRule]) -> str:
         """Create the container's chain, its DNAT rules and the jump to it."""
         t, c = self.table, chain_of(container_id)
-        lines = [f"add chain ip {t} {c}"]
+        lines = [f"add chain ip {t} {c}", f"flush chain ip {t} {c}"]  # a crash leftover must not add up
         for r in rules:
             match = "" if r.host_ip == "0.0.0.0" else f"ip daddr {r.host_ip} "
             lines.append(

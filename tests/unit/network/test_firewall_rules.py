@@ -42,7 +42,7 @@ def test_container_rules():
     s = fw.add_script(CID, RULES)
     c = chain_of(CID)
     assert re.fullmatch(r"c_[0-9a-f]{16}", c)
-    assert f"add chain ip {fw.table} {c}" in s
+    assert f"add chain ip {fw.table} {c}\nflush chain ip {fw.table} {c}\n" in s
     assert f"add rule ip {fw.table} {c} tcp dport 8080 dnat to 10.88.0.2:80" in s  # 0.0.0.0: no daddr match
     assert f"add rule ip {fw.table} {c} ip daddr 127.0.0.1 udp dport 5353 dnat to 10.88.0.2:53" in s
     assert s.strip().endswith(f'add rule ip {fw.table} ports jump {c} comment "{CID}"')
