@@ -88,13 +88,16 @@ class CgroupManager:
                 if step.optional and not os.path.exists(path):
                     self._note(f"{path} does not exist on this kernel: {step.value} ignored")
                     continue
+                old = None
                 if rollback and not step.multi:
                     try:
-                        undo.append((path, files.read(path)))
+                        old = _restorable(path)
                     except CgroupError:
                         pass
                 try:
                     files.write(path, step.value)
+                    if old is not None:
+                        undo.append((path, old))  # a write that failed changed nothing
                 except CgroupError as exc:
                     if step.optional and files.is_errno(
                         exc, files.EINVAL, files.EOPNOTSUPP, files.ENOTSUP, files.ENOENT
@@ -234,6 +237,13 @@ class CgroupManager:
                 errors.append(str(exc))
         if errors:
             raise CgroupError("; ".join(errors))
+
+
+def _restorable(path: str) -> str:
+    """The current value of a control file in the form it is written back."""
+    if path.endswith("memory.oom_control"):  # reads as a table, written as 0 or 1
+        return str(files.read_keyed(path).get("oom_kill_disable", 0))
+    return files.read(path)
 
 
 def wait_until(predicate, timeout: float, what: str) -> bool:

@@ -274,3 +274,35 @@ def test_sigkill_reaches_a_paused_container(cg):
     assert child.wait(timeout=5) == -signal.SIGKILL
     assert mgr.state() == "thawed"
     assert wait_for(lambda: mgr.pids() == [])
+
+
+def test_parallel_create_and_destroy_share_the_parent_safely():
+    """Containers coming and going at once: the shared /virtlab parent may vanish between two mkdirs."""
+    import threading
+
+    parent_existed = os.path.exists("/sys/fs/cgroup/pids/virtlab")
+    errors: list[BaseException] = []
+    made: list = []
+
+    def worker(n: int) -> None:
+        try:
+            for _ in range(15):
+                mgr = open_manager(None, unique_id(f"vlpar{n}"))
+                made.append(mgr)
+                mgr.apply({"pids": {"limit": 10}, "cpu": {"cpus": "0"}})
+                mgr.destroy()
+        except BaseException as exc:  # collected and re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for mgr in made:  # whatever a failure left behind
+        mgr.destroy()
+    assert not errors, errors[0]
+    assert not any(os.path.exists(d) for mgr in made for d in mgr.paths.values())
+    if not parent_existed and os.path.exists("/sys/fs/cgroup/pids/virtlab"):
+        # only someone else's containers may keep it
+        assert [e for e in os.scandir("/sys/fs/cgroup/pids/virtlab") if e.is_dir()]

@@ -254,3 +254,23 @@ def test_swap_without_memory_limit_refused_before_writing(v1):
     with pytest.raises(InvalidResources, match="memory\\+swap"):
         mgr.apply({"memory": {"swap": 64 << 20}})
     assert not any(os.path.exists(d) for d in mgr.paths.values())
+
+
+def test_rollback_restores_oom_control(v1, monkeypatch):
+    from runtime.oci.cgroups import files
+    from runtime.oci.cgroups.errors import CgroupError as Err
+
+    mgr = open_manager(None, "c1", root=str(v1.root))
+    mgr.apply({"pids": {"limit": 9}})
+    real = files.write
+
+    def failing(path, value):
+        if path.endswith("pids.max"):
+            raise Err(f"cannot write {value!r} to {path}: Invalid argument")
+        return real(path, value)
+
+    monkeypatch.setattr(files, "write", failing)
+    with pytest.raises(Err) as info:
+        mgr.update({"memory": {"disableOOMKiller": True}, "pids": {"limit": 3}})
+    assert read(f"{mgr.paths['memory']}/memory.oom_control") == "0"
+    assert not getattr(info.value, "__notes__", None)  # every restore worked
