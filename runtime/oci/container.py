@@ -278,7 +278,7 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
                                    e.errno) from None
         namespaces.join([j for j in plan.join if j[0] != "user"], h)
         h.unshare(plan.unshare & ~(linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP))
-        if plan.new_pid:
+        if plan.new_pid or any(t == "pid" for t, _ in plan.join):  # a PID namespace applies to children only
             pid = os.fork()
             if pid:
                 ch.send(pid=pid)
@@ -443,7 +443,8 @@ def start(root: str, container_id: str) -> dict:
         try:
             hooks.run(config.get("hooks"), "prestart", state.hook_state(st))
         except OCIError:
-            _kill_and_wait(st)
+            # The spec: stop the container and continue with delete (poststop hooks included).
+            delete(root, container_id, force=True)
             raise
     fifo = os.path.join(st["dir"], FIFO)
     try:

@@ -102,7 +102,7 @@ def mount_entry(m: MountSpec, root_fd: int, rootfs: str, host=None, mount_label:
         paths.check_inside(fd, rootfs, f"mount destination {m.destination}")
         target = paths.fd_path(fd)
         data = m.data
-        if mount_label and m.type not in ("proc", "sysfs", "mqueue", "cgroup", "bind", "") and not m.is_bind:
+        if mount_label and selinux_enabled() and m.type not in ("proc", "sysfs", "mqueue", "cgroup", "bind", "") and not m.is_bind:
             data = ",".join(x for x in (data, f"context=\"{mount_label}\"") if x)
         flags = m.flags
         try:
@@ -129,6 +129,11 @@ def mount_entry(m: MountSpec, root_fd: int, rootfs: str, host=None, mount_label:
                 h.mount(None, target, None, p, None)
         finally:
             os.close(fd)
+
+
+def selinux_enabled() -> bool:
+    """True when SELinux is mounted (mount labels are ignored otherwise, as crun does)."""
+    return os.path.exists("/sys/fs/selinux/enforce")
 
 
 def _remount_bind(h, target: str, flags: int) -> None:
