@@ -155,11 +155,21 @@ def load(insns: bytes) -> int:
 
 def query(cgroup_fd: int) -> list[int]:
     """IDs of the device programs attached to the cgroup."""
-    ids = (ctypes.c_uint32 * 64)()
-    attr = _attr((0, "<I", cgroup_fd), (4, "<I", BPF_CGROUP_DEVICE), (16, "<Q", ctypes.addressof(ids)), (24, "<I", 64))
-    _bpf(BPF_PROG_QUERY, attr)
-    count = struct.unpack_from("<I", attr, 24)[0]
-    return list(ids[: min(count, 64)])
+    room = 64
+    while True:
+        ids = (ctypes.c_uint32 * room)()
+        attr = _attr((0, "<I", cgroup_fd), (4, "<I", BPF_CGROUP_DEVICE), (16, "<Q", ctypes.addressof(ids)),
+                     (24, "<I", room))
+        try:
+            _bpf(BPF_PROG_QUERY, attr)
+        except OSError as exc:
+            count = struct.unpack_from("<I", attr, 24)[0]
+            if exc.errno == 28 and count > room:  # ENOSPC: the kernel says how many there are
+                room = count
+                continue
+            raise
+        count = struct.unpack_from("<I", attr, 24)[0]
+        return list(ids[:count])
 
 
 def set_device_rules(cgroup_dir: str, rules: list[DeviceRule], replace: bool = True) -> None:
