@@ -303,22 +303,25 @@ def performance(an: HostAnalysis, colours: dict[str, str], lang: str):
     n = len(names)
     height = 0.8 / max(n, 1)
     fig, ax = plt.subplots(figsize=(7.2, min(9.0, max(2.6, 0.14 * len(workloads) * max(n, 2) + 1.4))))
-    values = [p.ratio.value for p in points]
+    values = [p.ratio.value for p in points if p.ratio.value is not None]
     lo = max(0.005, min(0.5, min(values) * 0.7))
     hi = min(200.0, max(2.0, max(values) * 1.4))
     for j, name in enumerate(names):
         b = an.backend(name)
-        ys, xs, errs = [], [], [[], []]
+        ys: list[float] = []
+        xs: list[float] = []
+        errs: list[list[float]] = [[], []]
         for i, w in enumerate(workloads):
             p = next((q for q in points if q.backend.name == name and q.workload == w), None)
-            if p is None:
+            if p is None or p.ratio.value is None:
                 continue
+            v = p.ratio.value
             ys.append(i - 0.4 + height * (j + 0.5))
-            xs.append(p.ratio.value)
-            low = p.ratio.ci_low if p.ratio.ci_low else p.ratio.value
-            high = p.ratio.ci_high if p.ratio.ci_high else p.ratio.value
-            errs[0].append(max(0.0, p.ratio.value - max(low, lo)))
-            errs[1].append(max(0.0, min(high, hi) - p.ratio.value))
+            xs.append(v)
+            low = p.ratio.ci_low if p.ratio.ci_low else v
+            high = p.ratio.ci_high if p.ratio.ci_high else v
+            errs[0].append(max(0.0, v - max(low, lo)))
+            errs[1].append(max(0.0, min(high, hi) - v))
         widths = [x - 1.0 for x in xs]
         ax.barh(ys, widths, height * 0.9, left=1.0, color=colours[name], label=_short(b.label), zorder=2)
         ax.errorbar(xs, ys, xerr=errs, fmt="none", ecolor="#111827", elinewidth=0.8, capsize=2, zorder=3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -244,6 +245,11 @@ class _Lookup:
         return 0 if sub is None else int((~sub["ok"]).sum())
 
 
+def _median(s: Summary) -> float:
+    """The median of a summary that has samples (NaN if it has none, which callers exclude)."""
+    return float(s.median) if s.median is not None else math.nan
+
+
 def describe(s: Summary, unit: str) -> str:
     """'p50 X [lo–hi] · p95 Y · n=N', the compact evidence of one summary."""
     p50 = fmt_value(s.median, unit)
@@ -303,7 +309,9 @@ def startup_verdict(container_p50: list[float], vm_p50: list[float]) -> str:
 
 
 def _startup(lk: _Lookup, backends: list[Backend], lang: str) -> Row:
-    cells, cont, vms = [], [], []
+    cells: list[Cell] = []
+    cont: list[tuple[float, Backend]] = []
+    vms: list[tuple[float, Backend]] = []
     for b in backends:
         s, missing, unit = lk.get(b, "startup.ready")
         if s is None:
@@ -312,9 +320,9 @@ def _startup(lk: _Lookup, backends: list[Backend], lang: str) -> Row:
         cells.append(Cell(b, describe(s, unit), None, _flags(s, lk.failed(b.name, "startup.ready"), lang),
                           fmt_value(s.median, unit)))
         if b.kind == "container":
-            cont.append((s.median, b))
+            cont.append((_median(s), b))
         elif b.kind == "vm":
-            vms.append((s.median, b))
+            vms.append((_median(s), b))
     verdict = startup_verdict([c for c, _ in cont], [v for v, _ in vms])
     params = {"cmax": fmt_number(STARTUP_SECONDS_MAX), "vmin": fmt_number(STARTUP_MINUTES_MIN)}
     if verdict == "unmeasured":
@@ -351,7 +359,10 @@ def disk_verdict(container_shared: list[float], vm_shared: list[float]) -> str:
 
 
 def _disk(lk: _Lookup, backends: list[Backend], lang: str) -> tuple[Row, dict]:
-    cells, cont, vms, bars = [], [], [], {}
+    cells: list[Cell] = []
+    cont: list[tuple[float, float | None, Backend]] = []
+    vms: list[tuple[float, float | None, Backend]] = []
+    bars: dict[str, tuple[float | None, float | None]] = {}
     for b in backends:
         if b.kind == "native":
             continue
@@ -370,9 +381,8 @@ def _disk(lk: _Lookup, backends: list[Backend], lang: str) -> tuple[Row, dict]:
                                       f"{fmt_bytes(inst.median)}/inst." if inst else "") if x)
         cells.append(Cell(b, " · ".join(parts), None, _flags(inst, failed, lang), head))
         bars[b.name] = (shared.median if shared else None, inst.median if inst else None)
-        if shared is not None:
-            (cont if b.kind == "container" else vms if b.kind == "vm" else []).append(
-                (shared.median, inst.median if inst else None, b))
+        if shared is not None and b.kind in ("container", "vm"):
+            (cont if b.kind == "container" else vms).append((_median(shared), inst.median if inst else None, b))
     verdict = disk_verdict([c for c, _, _ in cont], [v for v, _, _ in vms])
     if verdict == "unmeasured":
         return _row("disk", lang, cells, verdict,
@@ -399,6 +409,11 @@ def _better(sub: pd.DataFrame) -> tuple[str, bool]:
     unit = str(Counter(sub["unit"]).most_common(1)[0][0]) if len(sub) else ""
     lower = unit.endswith("/op") or Counter(sub["base_unit"]).most_common(1)[0][0] == "s"
     return ("lower" if lower else "higher"), False
+
+
+def _ratio(p: PerfPoint) -> float:
+    """The ratio of a point known to have one (NaN otherwise, never chosen)."""
+    return p.ratio.value if p.ratio.value is not None else math.nan
 
 
 def perf_verdict(container_scores: list[float], vm_scores: list[float], vm_min_workload: list[float],
@@ -444,7 +459,9 @@ def _performance(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang
             else:
                 r = ratio_of_medians(native["base_value"], mine["base_value"])
             points.append(PerfPoint(workload, b, r, better, str(mine["unit"].iloc[0])))
-    cells, cont, vms = [], [], []
+    cells: list[Cell] = []
+    cont: list[tuple[float, Backend, list[PerfPoint]]] = []
+    vms: list[tuple[float, Backend, list[PerfPoint]]] = []
     for b in backends:
         if b.kind == "native":
             s_any = any(lk.get(b, m)[0] is not None for m in metrics)
@@ -460,17 +477,20 @@ def _performance(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang
             cells.append(Cell(b, "", reason))
             continue
         g = geomean(p.ratio.value for p in mine)
-        worst = min(mine, key=lambda p: p.ratio.value)
-        text = i18n.t(lang, "cell.perf", g=fmt_ratio(g), n=len(mine), w=worst.workload,
-                      r=fmt_ratio(worst.ratio.value))
+        if g is None:
+            cells.append(Cell(b, "", i18n.t(lang, "reason.no_native", workload="perf.*")))
+            continue
+        worst = min(mine, key=_ratio)
+        cell_text = i18n.t(lang, "cell.perf", g=fmt_ratio(g), n=len(mine), w=worst.workload,
+                           r=fmt_ratio(worst.ratio.value))
         flags = [i18n.t(lang, "flag.single")] if any(p.ratio.ci_low is None for p in mine) else []
-        cells.append(Cell(b, text, None, flags, fmt_ratio(g)))
+        cells.append(Cell(b, cell_text, None, flags, fmt_ratio(g)))
         if b.kind == "container":
             cont.append((g, b, mine))
         elif b.kind == "vm":
             vms.append((g, b, mine))
     tcg = any(b.accel == "tcg" for _, b, _ in vms)
-    vm_min = [min(p.ratio.value for p in mine) for _, _, mine in vms]
+    vm_min = [_ratio(min(mine, key=_ratio)) for _, _, mine in vms]
     verdict = perf_verdict([g for g, _, _ in cont], [g for g, _, _ in vms], vm_min, tcg)
     params = {"near": fmt_percent(PERF_NEAR_NATIVE)}
     if verdict == "unmeasured":
@@ -480,7 +500,7 @@ def _performance(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang
                     **params), points
     c, cb, cm = min(cont, key=lambda x: x[0])
     v, vb, vm = max(vms, key=lambda x: x[0])
-    worst = min(vm, key=lambda p: p.ratio.value)
+    worst = min(vm, key=_ratio)
     text = [i18n.t(lang, "x.perf.c", c=fmt_percent(c), n=len(cm), cb=cb.label),
             i18n.t(lang, "x.perf.v", v=fmt_percent(v), vb=vb.label, accel=vb.accel or "?",
                    worst=i18n.t(lang, "x.perf.worst", w=worst.workload, r=fmt_percent(worst.ratio.value)))]
@@ -493,7 +513,7 @@ def _performance(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang
 
 def is_suite_stop(stopped_by: str | None) -> bool:
     """True when `stopped_by` says the suite (a cap or budget), not a host limit, ended the run."""
-    return bool(stopped_by) and SUITE_STOP_WORDS.search(stopped_by) is not None
+    return stopped_by is not None and SUITE_STOP_WORDS.search(stopped_by) is not None
 
 
 def per_instance_memory(delta: Summary | None, pss: Summary | None) -> float | None:
@@ -567,7 +587,8 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
     vms = [r for r in runs if r.backend.kind == "vm" and r.capacity is not None]
     unknown = [r for r in runs if r.capacity is None and r.backend.kind in ("container", "vm")]
     projected = any(r.capped and r.projection is not None and r.projection > (r.count or 0) for r in cont + vms)
-    verdict = density_verdict([r.capacity for r in cont], [r.capacity for r in vms], projected)
+    verdict = density_verdict([c for c in (r.capacity for r in cont) if c is not None],
+                              [v for v in (r.capacity for r in vms) if v is not None], projected)
     params = {"thousands": fmt_number(DENSITY_THOUSANDS), "dozens": fmt_number(DENSITY_DOZENS_MAX)}
     if verdict == "unmeasured":
         side = "container" if not cont else "vm"
@@ -596,7 +617,8 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
 # ----------------------------------------------------------------- isolation
 
 
-def isolation_verdict(containers: list[dict[str, float | None]], vms: list[dict[str, float | None]]) -> str:
+def isolation_verdict(containers: Sequence[Mapping[str, float | None]],
+                      vms: Sequence[Mapping[str, float | None]]) -> str:
     """The isolation rule: a failed container escape probe or any failed VM check means it does not hold."""
     if not containers or not vms:
         return "unmeasured"
@@ -613,7 +635,9 @@ def _isolation(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang: 
         if len(frame) else []
     checks = [c for c in ISOLATION_CHECKS if c in names] + [c for c in names if c not in ISOLATION_CHECKS]
     matrix: dict[str, dict[str, tuple[float | None, str]]] = {}
-    cells, cont, vms = [], [], []
+    cells: list[Cell] = []
+    cont: list[tuple[Backend, dict[str, float]]] = []
+    vms: list[tuple[Backend, dict[str, float]]] = []
     failed_names: list[str] = []
     for b in backends:
         row: dict[str, tuple[float | None, str]] = {}
@@ -636,11 +660,11 @@ def _isolation(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang: 
         matrix[b.name] = row
         passed = sum(1 for v in measured.values() if v == 1)
         shared = row.get("kernel_separate", (None, ""))[0]
-        text = i18n.t(lang, "cell.checks", p=passed, n=len(measured))
+        cell_text = i18n.t(lang, "cell.checks", p=passed, n=len(measured))
         if shared is not None:
-            text += " · " + i18n.t(lang, "check.kernel_separate") + ": " + i18n.t(
+            cell_text += " · " + i18n.t(lang, "check.kernel_separate") + ": " + i18n.t(
                 lang, "iso.yes" if shared == 1 else "iso.no")
-        cells.append(Cell(b, text, headline=f"{passed}/{len(measured)}"))
+        cells.append(Cell(b, cell_text, headline=f"{passed}/{len(measured)}"))
         if b.kind == "container":
             cont.append((b, measured))
             if measured.get("escape_probes_blocked") == 0:
@@ -724,8 +748,7 @@ def _caveats(runs: list[Run], backends: list[Backend], rows: list[Row], values: 
         out.append(i18n.t(lang, "caveat.kvm"))
     if None in vm_accels:
         out.append(i18n.t(lang, "caveat.noaccel"))
-    cpus = [_dict(r.env.get("host")).get("cpu_count") for r in runs]
-    cpus = [c for c in cpus if isinstance(c, int)]
+    cpus = [c for c in (_dict(r.env.get("host")).get("cpu_count") for r in runs) if isinstance(c, int)]
     if cpus and min(cpus) <= 8:
         out.append(i18n.t(lang, "caveat.shared", cpus=min(cpus)))
     ns = [v.summary.n for v in values if v.summary.n and v.metric.startswith(("startup.", "perf."))]
@@ -782,7 +805,7 @@ def analyse(results: Results, host: str, lang: str = "en") -> HostAnalysis:
             s, _, _ = lk.get(b, f"startup.phase.{ph}") if (b.name, f"startup.phase.{ph}") in lk.groups else (
                 None, None, "")
             if s is not None:
-                phases.setdefault(b.name, {})[ph] = s.median
+                phases.setdefault(b.name, {})[ph] = _median(s)
     values = _values(frame, lk, backends)
     return HostAnalysis(
         host=host, runs=runs, backends=backends, rows=rows, startup=startup, phases=phases, disk=disk,
