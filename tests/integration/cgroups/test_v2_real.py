@@ -160,3 +160,24 @@ def test_controller_enabled_top_down_on_the_real_tree(cg):
         if not was_enabled and ROOT.endswith("unified"):
             with open(f"{ROOT}/cgroup.subtree_control", "w") as f:
                 f.write("-hugetlb")
+
+
+def test_replace_detaches_every_earlier_program(cg):
+    from runtime.oci.cgroups import ebpf
+    from runtime.oci.cgroups.resources import device_rules
+
+    mgr = cg(root=ROOT)
+    mgr.apply({})
+    allow_all = device_rules([{"allow": True, "access": "rwm"}])
+    for _ in range(3):
+        ebpf.set_device_rules(mgr.paths[""], allow_all, replace=False)
+    fd = os.open(mgr.paths[""], os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert len(ebpf.query(fd)) == 3
+        mgr.update({"devices": [{"allow": False, "access": "rwm"}]})
+        assert len(ebpf.query(fd)) == 1
+    finally:
+        os.close(fd)
+    child = cg.child(mgr, ["sh", "-c", "echo x > /dev/null"])
+    child.go()
+    assert child.output()[0] != 0  # deny-all now, even /dev/null
