@@ -349,7 +349,12 @@ class ImageStore:
         base = self.snap_dir / dg.hex_of(layer.diff_id)
         if (base / "meta.json").is_file():
             return base / "fs"
-        with self._gc_lock(), open(self.blob_path(layer.digest), "rb") as f:
+        try:
+            f = open(self.blob_path(layer.digest), "rb")
+        except FileNotFoundError as exc:
+            raise ImageError(f"layer {layer.digest} is missing from the store (pull or load the image again)") \
+                from exc
+        with self._gc_lock(), f:
             self.ingest_layer(f, digest=layer.digest, size=layer.size, diff_id=layer.diff_id,
                               media_type=layer.media_type, what=f"layer {layer.digest}")
         return base / "fs"
