@@ -37,12 +37,12 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
-def render(own: list[tuple[str, list[str]]], peers: list[tuple[str, list[str]]]) -> str:
-    """The hosts file: localhost lines, the container's own addresses, then its peers'.
+def render(own: list[tuple[str, list[str]]], peers: list[tuple[str, list[str]]], localhost: bool = True) -> str:
+    """The hosts file: localhost lines (unless `localhost` is False), the container's own addresses, its peers'.
 
     `own` and `peers` are (ip, [names]) pairs; duplicates are dropped, order is kept.
     """
-    lines = list(LOCALHOST_LINES)
+    lines = list(LOCALHOST_LINES) if localhost else []
     seen = set()
     for ip, names in [*own, *peers]:
         uniq = [n for n in dict.fromkeys(names) if n]
@@ -51,7 +51,7 @@ def render(own: list[tuple[str, list[str]]], peers: list[tuple[str, list[str]]])
             continue
         seen.add(key)
         lines.append(f"{ip}\t{' '.join(uniq)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def write_in_place(path: str | os.PathLike, content: str) -> None:

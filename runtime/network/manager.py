@@ -576,9 +576,12 @@ class NetworkManager:
         return self.store.hosts_dir / container_id
 
     def hosts_for(self, container_id: str) -> str:
-        """/etc/hosts content: localhost, the container's own names, its peers on user networks."""
+        """/etc/hosts lines for the container and its peers on user networks (no localhost lines).
+
+        The complete file, with the localhost lines, is `hosts_path(container_id)`.
+        """
         check_container_id(container_id)
-        return self._render_hosts(container_id, {})
+        return self._render_hosts(container_id, {}, localhost=False)
 
     def resolv_conf_for(self, container_id: str) -> str:
         """/etc/resolv.conf content for the container (the host's, minus loopback nameservers)."""
@@ -596,7 +599,7 @@ class NetworkManager:
             names.append(ep["container_id"][:12])
         return names
 
-    def _render_hosts(self, container_id: str, cache: dict[str, list[dict]]) -> str:
+    def _render_hosts(self, container_id: str, cache: dict[str, list[dict]], localhost: bool = True) -> str:
         own, peers = [], []
         for ep in self.store.endpoints_of(container_id):
             own.append((ep["ip"], self._names(ep, own=True)))
@@ -608,7 +611,7 @@ class NetworkManager:
             for peer in cache[ep["network_id"]]:
                 if peer["container_id"] != container_id:
                     peers.append((peer["ip"], self._names(peer, own=False)))
-        return hostsfile.render(own, peers)
+        return hostsfile.render(own, peers, localhost=localhost)
 
     def _write_hosts(self, container_id: str, cache: dict | None = None) -> None:
         hostsfile.write_in_place(self.store.hosts_dir / container_id, self._render_hosts(container_id, cache or {}))

@@ -18,6 +18,11 @@ def test_render_orders_localhost_own_then_peers_and_dedupes():
     assert text.endswith("\n")
 
 
+def test_render_without_localhost():
+    assert hosts.render([("10.1.0.2", ["web"])], [], localhost=False) == "10.1.0.2\tweb\n"
+    assert hosts.render([], [], localhost=False) == ""
+
+
 @pytest.mark.parametrize("bad", ["a b", "a\nb", "", "-x", ".x", "x" * 300, "a\tb", "a#b", None])
 def test_names_that_could_inject_lines_are_refused(bad):
     with pytest.raises(InvalidArgument):

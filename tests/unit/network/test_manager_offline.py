@@ -89,8 +89,7 @@ def test_attach_validates_before_touching_anything(tmp_path):
 
 def test_hosts_for_a_container_without_endpoints(tmp_path):
     nm = NetworkManager(tmp_path / "network")
-    text = nm.hosts_for("c1")
-    assert text.startswith("127.0.0.1\tlocalhost\n")
+    assert nm.hosts_for("c1") == ""  # only the container's and its peers' lines; engine adds localhost
     assert nm.hosts_path("c1") == tmp_path / "network" / "hosts" / "c1"
 
 
