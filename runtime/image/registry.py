@@ -31,6 +31,7 @@ from runtime.image.store import Image, ImageStore
 
 ACCEPT = ", ".join([oci.OCI_MANIFEST, oci.DOCKER_MANIFEST, oci.OCI_INDEX, oci.DOCKER_LIST])
 RETRIES = 3
+DOWNLOADS = 3  # layers downloaded at once, as docker does
 CHUNK = 1 << 20
 MONOLITHIC_MAX = 8 << 20  # blobs up to this size go up in one PUT; bigger ones in PATCH chunks
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"')
@@ -350,6 +351,33 @@ class RegistryClient:
             return
         raise RegistryError(f"download of {desc['digest']} did not complete; run pull again to resume")
 
+    def _fetch_and_extract(self, ref: Reference, store: ImageStore, todo: list, report: Reporter) -> None:
+        """Download up to DOWNLOADS layers at once; unpack them in order as each arrives (like docker)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def fetch(layer: dict, ident: str) -> Path:
+            part = store.partial_dir / dg.hex_of(layer["digest"])
+            report.status(ident, "Downloading")
+            self.download_blob(ref, layer, part, report, ident)
+            report.status(ident, "Download complete")
+            return part
+
+        with ThreadPoolExecutor(max_workers=DOWNLOADS) as pool:
+            futures = [pool.submit(fetch, layer, ident) for layer, _, ident in todo]
+            try:
+                for (layer, diff_id, ident), fut in zip(todo, futures, strict=True):
+                    part = fut.result()
+                    report.status(ident, "Extracting")
+                    with open(part, "rb") as f:
+                        store.ingest_layer(f, digest=layer["digest"], size=layer["size"], diff_id=diff_id,
+                                           media_type=layer["mediaType"], what=f"layer {layer['digest']}")
+                    part.unlink(missing_ok=True)
+                    report.status(ident, "Pull complete")
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+
     def pull(self, ref: Reference, store: ImageStore, report: Reporter | None = None) -> Image:
         """Pull `ref` into `store`, layer by layer, like docker (statuses on `report`)."""
         report = report or Reporter()
@@ -378,17 +406,7 @@ class RegistryClient:
                 else:
                     report.status(ident, "Pulling fs layer")
                     todo.append((layer, diff_id, ident))
-            for layer, diff_id, ident in todo:
-                part = store.partial_dir / dg.hex_of(layer["digest"])
-                report.status(ident, "Downloading")
-                self.download_blob(ref, layer, part, report, ident)
-                report.status(ident, "Download complete")
-                report.status(ident, "Extracting")
-                with open(part, "rb") as f:
-                    store.ingest_layer(f, digest=layer["digest"], size=layer["size"], diff_id=diff_id,
-                                       media_type=layer["mediaType"], what=f"layer {layer['digest']}")
-                part.unlink(missing_ok=True)
-                report.status(ident, "Pull complete")
+            self._fetch_and_extract(ref, store, todo, report)
             store.put_blob_bytes(cfg_bytes)
             try:
                 before = store.resolve(ref.name).digest

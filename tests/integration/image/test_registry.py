@@ -162,3 +162,35 @@ def test_tls_and_htpasswd_login_flow(tls_registry, src, tmp_path):
     assert f"Not logged in to {host}" in out(vl(src, "logout", host))
     r = vl(src, "pull", name, check=False)
     assert r.returncode == 125 and b"authentication required" in r.stderr
+
+
+def test_multi_layer_image_round_trip(registry, src, tmp_path):
+    store = ImageStore(src / "image")
+    base = store.resolve("busybox")
+    img = base
+    for i in range(4):
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            data = os.urandom(50_000 * (i + 1))
+            ti = tarfile.TarInfo(f"layer{i}/data")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+            if i:
+                wh = tarfile.TarInfo(f"layer{i - 1}/.wh.data")
+                tf.addfile(wh)
+        buf.seek(0)
+        img = store.commit(img, buf, None)
+    name = f"{registry.host}/multi/app:5"
+    store.tag(img, name)
+    vl(src, "push", name)
+    dst = tmp_path / "dst"
+    pulled = out(vl(dst, "pull", name))
+    assert pulled.count("Pull complete") == 5
+    got = ImageStore(dst / "image").resolve(name)
+    assert [lyr.diff_id for lyr in got.layers] == [lyr.diff_id for lyr in img.layers]
+    flat = tmp_path / "flat"
+    ImageStore(dst / "image").flatten(got, flat)
+    assert sorted(p.name for p in flat.glob("layer*/*")) == ["data"]
+    assert (flat / "layer3" / "data").stat().st_size == 200_000
