@@ -213,6 +213,7 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
                     f.write(chunk)
                     left -= len(chunk)
             staged.files[name] = dst
+            tf.members.clear()
     except tarfile.ReadError as exc:
         raise InvalidArchive(f"invalid archive: {exc}") from exc
     return staged

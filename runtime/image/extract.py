@@ -198,6 +198,7 @@ class Extractor:
                     self._member(tf, member)
                 except OSError as exc:
                     raise InvalidArchive(f"cannot extract {member.name[:80]!r}: {exc.strerror or exc}") from exc
+                tf.members.clear()  # stream mode keeps every header otherwise: memory would grow with entries
             tail = keeper.tail_from(tf.offset)
             if tail and tail[:512].strip(b"\0"):
                 raise InvalidArchive(f"invalid tar archive: truncated or corrupt header at offset {tf.offset}")
