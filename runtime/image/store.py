@@ -51,7 +51,12 @@ from runtime.image.fsutil import atomic_write, disk_usage, fsync_dir, rmtree
 from runtime.image.limits import DEFAULT, Limits
 from runtime.image.locks import flock
 
-HOLDER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+HOLDER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")  # e.g. "container:<id>"; never "/" or a dot-dir
+
+
+def _shown(holder: str) -> str:
+    """A holder as messages show it: the container ID, 12 digits, without a `container:` prefix."""
+    return holder.split(":", 1)[-1][:12]
 _COMPRESSION_OF = {"tar": NONE, "gzip": GZIP, "zstd": ZSTD}
 
 
@@ -632,7 +637,7 @@ class ImageStore:
             holders = self._holders_locked(img.id)
             if not others and holders and not force:
                 raise ImageInUse(f"conflict: unable to remove repository reference {ref!r} (must force) - "
-                                 f"container {holders[0][:12]} is using its referenced image {img.short_id}")
+                                 f"container {_shown(holders[0])} is using its referenced image {img.short_id}")
             entries = [e for e in entries if self._ref_of(e) != name]
             actions = [("Untagged", name)]
             if not others:
@@ -664,7 +669,7 @@ class ImageStore:
             holders = self._holders_locked(img.id)
             if holders and not force:
                 raise ImageInUse(f"conflict: unable to delete {img.short_id} (must be forced) - image is being used "
-                                 f"by container {holders[0][:12]}")
+                                 f"by container {_shown(holders[0])}")
             actions = [("Untagged", self._ref_of(e)) for e in mine if self._ref_of(e)]
             rest = [e for e in entries if not self._same_id(e, img.id)]
             if holders:

@@ -301,3 +301,13 @@ def test_crash_during_import_leaves_store_consistent(store):
     store.gc()
     assert os.listdir(store.staging_dir) == ["partial"]
     assert len(os.listdir(store.snap_dir)) == 1
+
+
+def test_engine_style_holder_names(store):
+    """The engine holds images as `container:<id>`."""
+    img = store.import_tar(io.BytesIO(ROOTFS), "eng:1")
+    store.hold(img.id, "container:0123456789abcdef0123")
+    with pytest.raises(ImageInUse, match="container 0123456789ab is using"):
+        store.untag("eng:1")
+    store.release(img.id, "container:0123456789abcdef0123")
+    assert store.holders(img.id) == []
