@@ -31,6 +31,8 @@ class Artifacts:
     kernel_version: str
     image_config: dict[str, Any] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    firmware: str | None = None  # full profile: the UEFI code image (read-only pflash)
+    nvram_template: str | None = None  # full profile: the UEFI variables template
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (paths as strings)."""

@@ -50,6 +50,8 @@ class DomainDef:
     initrd: str | None = None
     cmdline: str | None = None
     firmware: str | None = None  # an OVMF code image for full/UEFI; None is SeaBIOS
+    nvram: str | None = None  # the VM's own UEFI variables (copied by libvirt from the template)
+    nvram_template: str | None = None
     fwcfg: dict[str, str] = field(default_factory=dict)
     network: str | None = None
     mac: str | None = None
@@ -125,6 +127,9 @@ def domain_xml(d: DomainDef) -> str:
     else:
         if d.firmware:
             _sub(os_, "loader", check_text("firmware path", d.firmware), readonly="yes", type="pflash")
+            if d.nvram:
+                attrs = {"template": check_text("nvram template", d.nvram_template)} if d.nvram_template else {}
+                _sub(os_, "nvram", check_text("nvram path", d.nvram), **attrs)
         _sub(os_, "boot", dev="hd")
     feats = _sub(dom, "features")
     _sub(feats, "acpi")

@@ -20,6 +20,20 @@ while read -r m; do
   [ -n "$m" ] && { insmod "/lib/modules/$m" || say "cannot load $m"; }
 done < /etc/virtlab/modules
 
+# Full profile: mount the disk's root and hand over to the image's own init (systemd).
+case " $(cat /proc/cmdline) " in
+  *" virtlab.full "*)
+    root=$(sed -n 's/.*virtlab\.root=\([^ ]*\).*/\1/p' /proc/cmdline)
+    n=0
+    while [ ! -b "$root" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
+    mount -t ext4 -o rw "$root" /newroot || die "cannot mount $root"
+    mkdir -p /run/virtlab
+    echo "$t_init" > /run/virtlab/init-uptime
+    for m in dev proc sys run; do mount --move "/$m" "/newroot/$m" || die "cannot move /$m"; done
+    exec switch_root /newroot /sbin/init
+    ;;
+esac
+
 # The host passes the VM's config (argv, env, workdir, network) through fw_cfg,
 # base64-encoded; it is a shell fragment the host built with quoting.
 cfg=/sys/firmware/qemu_fw_cfg/by_name/opt/org.virtlab/config/raw
