@@ -17,6 +17,7 @@ from bench.backends.base import (
     LaunchSpec,
     Prepared,
     kill_process_group,
+    run_cmd,
     wait_marker,
 )
 from bench.errors import LaunchError
@@ -33,8 +34,7 @@ class NativeInstance(Instance):
         self.proc: subprocess.Popen | None = None
 
     def _exec(self, argv: list[str], timeout: float) -> ExecResult:
-        r = subprocess.run(self.backend.host_argv(argv), capture_output=True, text=True, timeout=timeout,
-                           start_new_session=True)
+        r = run_cmd(self.backend.host_argv(argv), timeout, capture_output=True, text=True)
         return ExecResult(r.returncode, r.stdout, r.stderr)
 
     def stats(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, MarkerWatcher, Prepared
+from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, MarkerWatcher, Prepared, run_cmd
 from bench.backends.hostfs import umount_under
 from bench.errors import LaunchError
 from bench.image import dir_bytes
@@ -113,8 +113,7 @@ class PodmanBackend(Backend):
 
     def podman(self, *args: str, timeout: float = 120.0, **kw: Any) -> subprocess.CompletedProcess:
         """Run one podman command with the private storage; output captured as text."""
-        return subprocess.run([*self.argv(), *args], capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True, **kw)
+        return run_cmd([*self.argv(), *args], timeout, capture_output=True, text=True, **kw)
 
     def version(self) -> str | None:
         """podman's version."""
@@ -186,8 +185,8 @@ class PodmanBackend(Backend):
             watcher = MarkerWatcher(read_fd, spec.ready_marker, spec.ready_timeout, f"podman {name}")
             inst.requested = time.time()
             inst.exists = True
-            r = subprocess.run([*self.argv(), *args], capture_output=True, text=True, timeout=spec.ready_timeout,
-                               pass_fds=(3,), preexec_fn=_fd3, start_new_session=True)  # noqa: PLW1509
+            r = run_cmd([*self.argv(), *args], spec.ready_timeout, capture_output=True, text=True, pass_fds=(3,),
+                        preexec_fn=_fd3)
             t_run = time.time()
             os.close(write_fd)
             write_fd = -1

@@ -24,6 +24,7 @@ from bench.backends.base import (
     MarkerWatcher,
     Prepared,
     descendants,
+    run_cmd,
 )
 from bench.backends.hostfs import mount_overlay, umount
 from bench.errors import LaunchError
@@ -41,7 +42,7 @@ class RuncInstance(Instance):
         self.created_in_runc = False
 
     def _runc(self, *args: str, timeout: float = 60.0, **kw: Any) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.backend.runc_argv(), *args], timeout=timeout, start_new_session=True, **kw)
+        return run_cmd([*self.backend.runc_argv(), *args], timeout, **kw)
 
     def _exec(self, argv: list[str], timeout: float) -> ExecResult:
         r = self._runc("exec", self.name, *argv, capture_output=True, text=True, timeout=timeout)
@@ -174,16 +175,15 @@ class RuncBackend(Backend):
             t_engine = time.time()
             watcher = MarkerWatcher(read_fd, spec.ready_marker, spec.ready_timeout, f"runc {name}")
             with open(bundle / "runc.log", "wb") as log:
-                r = subprocess.run([*self.runc_argv(), "create", "--bundle", str(bundle), name], stdin=subprocess.DEVNULL,
-                                   stdout=write_fd, stderr=log, timeout=60, start_new_session=True)
+                r = run_cmd([*self.runc_argv(), "create", "--bundle", str(bundle), name], 60, stdin=subprocess.DEVNULL,
+                            stdout=write_fd, stderr=log)
             os.close(write_fd)
             write_fd = -1
             if r.returncode != 0:
                 raise LaunchError(f"runc create {name} failed: {(bundle / 'runc.log').read_text().strip()[-500:]}")
             inst.created_in_runc = True
             inst.created = t_create = time.time()
-            r = subprocess.run([*self.runc_argv(), "start", name], capture_output=True, text=True, timeout=60,
-                               start_new_session=True)
+            r = run_cmd([*self.runc_argv(), "start", name], 60, capture_output=True, text=True)
             if r.returncode != 0:
                 raise LaunchError(f"runc start {name} failed: {r.stderr.strip()}")
             t_start = time.time()
