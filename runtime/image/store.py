@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import stat
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -636,7 +635,7 @@ class ImageStore:
             others = [e for e in entries if e.get("digest") == mdigest and self._ref_of(e) and self._ref_of(e) != name]
             holders = self._holders_locked(img.id)
             if not others and holders and not force:
-                raise ImageInUse(f"conflict: unable to remove repository reference {ref!r} (must force) - "
+                raise ImageInUse(f'conflict: unable to remove repository reference "{ref}" (must force) - '
                                  f"container {_shown(holders[0])} is using its referenced image {img.short_id}")
             entries = [e for e in entries if self._ref_of(e) != name]
             actions = [("Untagged", name)]
@@ -811,10 +810,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
 
-
-def is_regular(path: Path) -> bool:
-    """True if `path` is a regular file (not following symlinks)."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
