@@ -121,6 +121,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                           "single sample has none. Run the table suite for tighter numbers.",
         "caveat.quick": "The quick suite uses the tiny busybox image and small counts: it shows the shape of the "
                         "differences, not their full size for a realistic distro image.",
+        "caveat.pooled": "The samples of {n} runs on this host are pooled ({runs}; {commits} distinct git "
+                         "commit(s)): check below that their environments match.",
         "caveat.anchors": "Published figures come from other hardware and configurations; they show orders of "
                           "magnitude, not targets for this machine.",
         "problems.none": "No problems found in the results.",
@@ -311,6 +313,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                           "运行 table 套件可以得到更精确的数字。",
         "caveat.quick": "quick 套件使用很小的 busybox 镜像和较少的次数：它显示差异的形状，"
                         "而不是真实发行版镜像下差异的全部大小。",
+        "caveat.pooled": "本主机 {n} 次运行的样本被合并在一起（{runs}；{commits} 个不同的 git 提交）：请在下方确认它们的环境一致。",
         "caveat.anchors": "已发表的数据来自其他硬件和配置：它们说明数量级，而不是本机应达到的目标。",
         "problems.none": "结果中没有发现问题。",
         "method.intro": "每个结论都对同一台主机上测得的中位数（p50）应用一条明确的规则：",

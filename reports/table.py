@@ -756,6 +756,10 @@ def _caveats(runs: list[Run], backends: list[Backend], rows: list[Row], values: 
         out.append(i18n.t(lang, "caveat.small_n", n=min(ns)))
     if any(r.env.get("suite") == "quick" for r in runs):
         out.append(i18n.t(lang, "caveat.quick"))
+    if len(runs) > 1:
+        commits = {str(r.env.get("git_commit")) for r in runs if r.env.get("git_commit")}
+        out.append(i18n.t(lang, "caveat.pooled", n=len(runs), runs=", ".join(r.run_id for r in runs),
+                          commits=len(commits)))
     out.append(i18n.t(lang, "caveat.anchors"))
     return out
 

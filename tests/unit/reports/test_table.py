@@ -302,3 +302,13 @@ def test_slow_containers_get_an_honest_explanation(make_run):
     startup = rows_of(an)["startup"]
     assert "faster still" not in startup.explanation[0]
     assert "within the textbook's “seconds”, but slower" in startup.explanation[0]
+
+
+def test_runs_of_one_host_are_pooled_and_say_so(make_run):
+    a = make_run("a", reps=4, seed=1)
+    b = make_run("b", reps=6, seed=2)
+    an = analyse(load([a, b]), "lab1")
+    c = cell(rows_of(an)["startup"], "container")
+    assert "n=10" in c.text
+    assert any("samples of 2 runs on this host are pooled (a, b" in x for x in an.caveats)
+    assert len(an.environment) == 2
