@@ -274,3 +274,50 @@ def test_rollback_restores_oom_control(v1, monkeypatch):
         mgr.update({"memory": {"disableOOMKiller": True}, "pids": {"limit": 3}})
     assert read(f"{mgr.paths['memory']}/memory.oom_control") == "0"
     assert not getattr(info.value, "__notes__", None)  # every restore worked
+
+
+def test_hybrid_without_v1_freezer_uses_cgroup_freeze(fakefs):
+    fs = fakefs("hybrid", v1_controllers=("memory", "pids"))
+    mgr = open_manager(None, "c1", root=str(fs.root))
+    mgr.apply({})
+    unified = fs.root / "unified" / "virtlab" / "c1"
+    fs.write(unified / "cgroup.events", "populated 1\nfrozen 1\n")
+    mgr.freeze()
+    assert read(unified / "cgroup.freeze") == "1"
+    assert mgr.state() == "frozen"
+    fs.write(unified / "cgroup.events", "populated 1\nfrozen 0\n")
+    mgr.thaw()
+    assert mgr.state() == "thawed"
+
+
+def test_hybrid_without_v1_devices_uses_ebpf(fakefs, monkeypatch):
+    from runtime.oci.cgroups import ebpf
+
+    calls = []
+    monkeypatch.setattr(ebpf, "set_device_rules", lambda d, rules, replace=True: calls.append((d, rules)))
+    fs = fakefs("hybrid", v1_controllers=("memory", "pids"))
+    mgr = open_manager(None, "c1", root=str(fs.root))
+    mgr.apply({"devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3}]})
+    assert len(calls) == 1
+    assert calls[0][0] == str(fs.root / "unified" / "virtlab" / "c1")
+    assert [r.v1_line() for r in calls[0][1]] == ["a", "c 1:3 rwm"]
+
+
+def test_v1_without_devices_notes_the_rules(fakefs):
+    fs = fakefs("v1", v1_controllers=("memory", "pids"))
+    mgr = open_manager(None, "c1", root=str(fs.root))
+    mgr.apply({"devices": [{"allow": False, "access": "rwm"}]})
+    assert any("devices" in n for n in mgr.notes)
+
+
+def test_kill_all_sigterm_freezes_signals_thaws(v1, monkeypatch):
+    import signal
+
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig, read(f"{mgr.paths['freezer']}/freezer.state"))))
+    mgr = open_manager(None, "c1", root=str(v1.root))
+    mgr.apply({})
+    v1.write(v1.root / "pids" / "virtlab" / "c1" / "cgroup.procs", "101\n102\n")
+    mgr.kill_all(signal.SIGTERM)
+    assert sent == [(101, signal.SIGTERM, "FROZEN"), (102, signal.SIGTERM, "FROZEN")]
+    assert mgr.state() == "thawed"
