@@ -7,7 +7,18 @@ import resource
 import pytest
 from ocifakes import RecordingLinux
 
-from runtime.oci import capabilities, container, devices, linux, mounts, namespaces, paths, rlimits, rootfs, seccomp
+from runtime.oci import (
+    capabilities,
+    container,
+    devices,
+    linux,
+    mounts,
+    namespaces,
+    paths,
+    rlimits,
+    rootfs,
+    seccomp,
+)
 from runtime.oci.errors import SecurityError, SpecError, SyscallError
 
 
