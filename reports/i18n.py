@@ -64,6 +64,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.no_samples": "no samples of {metric}",
         "reason.no_ok": "{n} sample(s) of {metric}, none successful{error}",
         "reason.unavailable": "backend not available: {reason}",
+        "reason.failed": "no samples of {metric}: {error}",
+        "env.method": "repetitions", "env.confounders": "confounders",
         "reason.no_native": "no native baseline for {workload}",
         "reason.side_missing": "no {side} backend has data for this row",
         "reason.capped_unknown": "the suite capped the {side} runs and their memory per instance is unknown, "
@@ -259,6 +261,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.no_samples": "没有 {metric} 的样本",
         "reason.no_ok": "{metric} 有 {n} 个样本，但没有一个成功{error}",
         "reason.unavailable": "后端不可用：{reason}",
+        "reason.failed": "没有 {metric} 的样本：{error}",
+        "env.method": "重复方式", "env.confounders": "干扰因素",
         "reason.no_native": "{workload} 没有原生基线",
         "reason.side_missing": "没有任何{side}后端有这一行的数据",
         "reason.capped_unknown": "{side}的测试被套件上限截止，且每实例内存未知，因此无法判断主机能容纳多少",

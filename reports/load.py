@@ -59,6 +59,7 @@ class Run:
     incomplete: bool
     n_rows: int = 0
     problems: list[str] = field(default_factory=list)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (backend, workload) -> why it failed
     host: str = ""  # the comparison group this run belongs to (hostname, plus accel when needed)
 
     def note(self, message: str) -> None:
@@ -189,6 +190,13 @@ def _load_run(path: Path) -> tuple[Run, pd.DataFrame]:
         run.note("environment.json is missing: host, versions and accelerator are unknown")
     frame = _read_samples(path, run)
     run.n_rows = len(frame)
+    for item in env.get("errors") or [] if isinstance(env.get("errors"), list) else []:
+        item = _dict(item)
+        if item.get("backend") and item.get("workload"):
+            message = str(item.get("error") or "failed")
+            run.errors[(str(item["backend"]), str(item["workload"]))] = message
+            where = f"{item['workload']} on {item['backend']}"
+            run.note(message if where in message else f"{where} failed: {message}")
     if env.get("incomplete"):
         run.note("the run was interrupted (environment.json says incomplete): some rows may be missing")
     elif env and not env.get("finished"):
@@ -315,6 +323,16 @@ def _derive(frame: pd.DataFrame, run: Run) -> None:
     other_ids = sorted(set(frame["run_id"]) - {run.run_id})
     if other_ids and env:
         run.note(f"samples.csv names other run ids than environment.json: {', '.join(other_ids[:5])}")
+
+
+def workload_of(metric: str) -> str:
+    """The workload that produces `metric` (docs/contracts.md): startup.* -> boot, perf.cpu -> cpu, ..."""
+    head, _, rest = metric.partition(".")
+    if head == "startup":
+        return "boot"
+    if head == "perf":
+        return rest.split(".")[0]
+    return head
 
 
 def _assign_hosts(runs: list[Run]) -> None:

@@ -75,6 +75,11 @@ def _perf_table(an: HostAnalysis) -> tuple[list[str], list[str], dict[tuple[str,
     workloads = sorted({p.workload for p in an.perf})
     names = [b.name for b in an.backends if any(p.backend.name == b.name for p in an.perf)]
     cells = {}
+    for w in workloads:
+        for n in names:
+            failure = an.errors.get((n, w.split(".")[0]))
+            if failure:
+                cells[(w, n)] = f"failed: {failure}"
     for p in an.perf:
         text = fmt_ratio(p.ratio.value)
         if p.ratio.ci_low is not None and p.ratio.ci_high is not None:

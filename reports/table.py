@@ -19,7 +19,7 @@ import pandas as pd
 
 from reports import i18n
 from reports.anchors import ANCHORS, Anchor
-from reports.load import DEFAULT_KINDS, Results, Run, require_single_host
+from reports.load import DEFAULT_KINDS, Results, Run, require_single_host, workload_of
 from reports.stats import Ratio, Summary, geomean, ratio_of_medians, summarize
 from reports.units import fmt_bytes, fmt_number, fmt_percent, fmt_ratio, fmt_seconds, fmt_value
 
@@ -157,6 +157,7 @@ class HostAnalysis:
     caveats: list[str]
     problems: list[str]
     environment: list[list[tuple[str, str]]]
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (backend, workload) -> failure
 
     def backend(self, name: str) -> Backend:
         """The Backend called `name`."""
@@ -200,9 +201,10 @@ def _backends(frame: pd.DataFrame, runs: list[Run]) -> list[Backend]:
 class _Lookup:
     """Cached summaries of (backend, metric) within one host's samples."""
 
-    def __init__(self, frame: pd.DataFrame, lang: str):
+    def __init__(self, frame: pd.DataFrame, lang: str, errors: dict[tuple[str, str], str] | None = None):
         self.frame = frame
         self.lang = lang
+        self.errors = errors or {}
         self.groups = {key: sub for key, sub in frame.groupby(["backend", "metric"], sort=False)} if len(frame) else {}
         self._cache: dict[tuple[str, str], tuple[Summary | None, str | None, str]] = {}
 
@@ -217,7 +219,9 @@ class _Lookup:
             if not backend.available and backend.reason is not None:
                 reason = i18n.t(lang, "reason.unavailable", reason=backend.reason or "?")
             else:
-                reason = i18n.t(lang, "reason.no_samples", metric=metric)
+                failure = self.errors.get((backend.name, workload_of(metric)))
+                reason = (i18n.t(lang, "reason.failed", metric=metric, error=failure) if failure
+                          else i18n.t(lang, "reason.no_samples", metric=metric))
             out: tuple[Summary | None, str | None, str] = (None, reason, "")
         else:
             ok = sub[sub["ok"]]
@@ -732,10 +736,28 @@ def environment_block(run: Run, lang: str) -> list[tuple[str, str]]:
         (i18n.t(lang, "env.commit"), commit),
         (i18n.t(lang, "env.images"), images),
         (i18n.t(lang, "env.suite"), val(env.get("suite"))),
+        (i18n.t(lang, "env.method"), _method(env, unknown)),
+        (i18n.t(lang, "env.confounders"), _confounders(env, unknown)),
         (i18n.t(lang, "env.when"), f"{val(env.get('started'))} / {val(env.get('finished'))}"),
         (i18n.t(lang, "env.argv"), " ".join(str(a) for a in argv) if isinstance(argv, list) else val(argv)),
     ]
     return rows
+
+
+def _method(env: dict, unknown: str) -> str:
+    """Repetitions, warm-ups, order and seed, as the harness recorded them."""
+    parts = [f"{k}={env[k]}" for k in ("repeat", "warmups", "order", "seed") if env.get(k) not in (None, "")]
+    return ", ".join(parts) or unknown
+
+
+def _confounders(env: dict, unknown: str) -> str:
+    """The host facts that move benchmark numbers (governor, SMT, THP, ASLR, ...), each cut short."""
+    conf = _dict(env.get("confounders"))
+    parts = []
+    for key, value in conf.items():
+        text = str(value)
+        parts.append(f"{key}={text if len(text) <= 60 else text[:59] + '…'}")
+    return "; ".join(parts) or unknown
 
 
 def _caveats(runs: list[Run], backends: list[Backend], rows: list[Row], values: list[ValueRow],
@@ -786,7 +808,8 @@ def analyse(results: Results, host: str, lang: str = "en") -> HostAnalysis:
     require_single_host(frame)
     runs = results.runs_of(host)
     backends = _backends(frame, runs)
-    lk = _Lookup(frame, lang)
+    errors = {key: msg for r in runs for key, msg in r.errors.items()}
+    lk = _Lookup(frame, lang, errors)
     problems: list[str] = [f"{r.run_id}: {p}" for r in runs for p in r.problems]
     mems = [_dict(r.env.get("host")).get("memory_bytes") for r in runs]
     host_memory = next((float(m) for m in mems if isinstance(m, int | float) and not isinstance(m, bool) and m > 0),
@@ -816,5 +839,5 @@ def analyse(results: Results, host: str, lang: str = "en") -> HostAnalysis:
         host=host, runs=runs, backends=backends, rows=rows, startup=startup, phases=phases, disk=disk,
         density=density, perf=perf, isolation=isolation, values=values, host_memory=host_memory,
         caveats=_caveats(runs, backends, rows, values, lang), problems=problems,
-        environment=[environment_block(r, lang) for r in runs],
+        environment=[environment_block(r, lang) for r in runs], errors=errors,
     )

@@ -312,3 +312,30 @@ def test_runs_of_one_host_are_pooled_and_say_so(make_run):
     assert "n=10" in c.text
     assert any("samples of 2 runs on this host are pooled (a, b" in x for x in an.caveats)
     assert len(an.environment) == 2
+
+
+def test_failures_recorded_by_the_harness_explain_missing_cells(make_run):
+    path = make_run(only_rows=("startup", "perf"))
+    lines = (path / "samples.csv").read_text().splitlines()
+    lines = [line for line in lines if not (",vm-micro," in line and ",perf.memory," in line)]
+    lines = [line for line in lines if not (",vm-full," in line and ",startup." in line)]
+    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    env = json.loads((path / "environment.json").read_text())
+    env["errors"] = [
+        {"backend": "vm-micro", "workload": "memory",
+         "error": "memory on vm-micro: `/usr/bin/virtlab-probe mem 32 4` exited 137: Killed"},
+        {"backend": "vm-full", "workload": "boot", "error": "no VIRTLAB_READY within 180 s"},
+        "not a dict",
+    ]
+    (path / "environment.json").write_text(json.dumps(env))
+    res = load([path])
+    assert "memory on vm-micro: `/usr/bin/virtlab-probe mem 32 4` exited 137: Killed" in res.runs[0].problems
+    assert "boot on vm-full failed: no VIRTLAB_READY within 180 s" in res.runs[0].problems
+    an = analyse(res, "lab1")
+    assert cell(rows_of(an)["startup"], "vm-full").missing == \
+        "no samples of startup.ready: no VIRTLAB_READY within 180 s"
+    assert an.errors[("vm-micro", "memory")].endswith("exited 137: Killed")
+    from reports.render import _perf_table
+
+    _, _, cells = _perf_table(an)
+    assert cells[("memory", "vm-micro")].startswith("failed: memory on vm-micro")
