@@ -69,8 +69,16 @@ class CgroupManager:
         return sorted(set(self.paths.values()))
 
     def _file(self, controller: str, name: str) -> str | None:
+        """The control file ``name`` of ``controller``'s directory, None without that controller."""
         d = self.paths.get(controller)
         return os.path.join(d, name) if d else None
+
+    def _path(self, controller: str, name: str) -> str:
+        """Like ``_file`` for a controller the caller knows is there."""
+        path = self._file(controller, name)
+        if path is None:
+            raise CgroupError(f"no {controller} controller for this cgroup ({name})")
+        return path
 
     def _note(self, message: str) -> None:
         files.debug("%s", message)
@@ -142,7 +150,8 @@ class CgroupManager:
             try:
                 files.write(os.path.join(d, "cgroup.procs"), int(pid))
             except CgroupError as exc:
-                reason = os.strerror(exc.errno) if getattr(exc, "errno", None) else str(exc)
+                code = getattr(exc, "errno", None)
+                reason = os.strerror(code) if code else str(exc)
                 raise CgroupError(f"cannot add process {pid} to cgroup {d}: {reason}") from exc
 
     def _ensure(self) -> bool:

@@ -58,7 +58,7 @@ def _read_list_file(path: str) -> frozenset[int]:
 
 def hugepage_sizes(sysfs: str = "/sys") -> list[str]:
     """Huge page sizes in the naming of cgroup files and the OCI spec: "2MB", "1GB"."""
-    out = []
+    out: list[str] = []
     try:
         names = os.listdir(f"{sysfs}/kernel/mm/hugepages")
     except OSError:

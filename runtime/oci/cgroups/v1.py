@@ -155,9 +155,9 @@ class V1Manager(CgroupManager):
             usage = self._working_set()
             if limit < usage:
                 problems.append(f"invalid memory.limit {limit}: below the container's current usage of {usage} bytes")
-        memsw = self._file("memory", "memory.memsw.limit_in_bytes")
+        memsw = self._path("memory", "memory.memsw.limit_in_bytes")
         if os.path.exists(memsw):
-            new_limit = limit if limit is not None else files.read_int(self._file("memory", "memory.limit_in_bytes"))
+            new_limit = limit if limit is not None else files.read_int(self._path("memory", "memory.limit_in_bytes"))
             new_sw = swap if swap not in (None, 0) else files.read_int(memsw)
             if _finite(new_sw) and (not _finite(new_limit) or new_limit > new_sw):
                 problems.append(
@@ -214,9 +214,9 @@ class V1Manager(CgroupManager):
             else:
                 swap_step = Write("memory", "memory.memsw.limit_in_bytes", str(swap))
         limit_step = Write("memory", "memory.limit_in_bytes", str(limit)) if limit is not None else None
-        if limit_step and swap_step:
+        if limit is not None and limit_step and swap_step:
             # memory+swap may never be below memory: raise the ceiling first when growing.
-            current_sw = files.read_int(self._file("memory", "memory.memsw.limit_in_bytes"))
+            current_sw = files.read_int(self._path("memory", "memory.memsw.limit_in_bytes"))
             if _finite(current_sw) and (limit == -1 or limit > current_sw):
                 steps += [swap_step, limit_step]
             else:
@@ -269,23 +269,25 @@ class V1Manager(CgroupManager):
     def state(self) -> str:
         """ "frozen" or "thawed" (v1 freezer.state, or cgroup.freeze of the hybrid cgroup2 dir)."""
         if "freezer" in self.paths:
-            return "frozen" if files.read(self._file("freezer", "freezer.state")) == "FROZEN" else "thawed"
-        if self._unified_dir():
+            return "frozen" if files.read(self._path("freezer", "freezer.state")) == "FROZEN" else "thawed"
+        unified = self._unified_dir()
+        if unified:
             from runtime.oci.cgroups import v2
 
-            return v2.freeze_state(self._unified_dir())
+            return v2.freeze_state(unified)
         raise CgroupUnsupported("cannot read the freezer state: no freezer controller is mounted")
 
     def freeze(self, timeout: float = FREEZE_TIMEOUT) -> None:
         """Freeze every process; waits for FROZEN (re-asking while FREEZING), thaws again on timeout."""
         if "freezer" not in self.paths:
-            if self._unified_dir():
+            unified = self._unified_dir()
+            if unified:
                 from runtime.oci.cgroups import v2
 
-                v2.set_frozen(self._unified_dir(), True, timeout)
+                v2.set_frozen(unified, True, timeout)
                 return
             raise CgroupUnsupported("cannot freeze: no freezer controller is mounted")
-        path = self._file("freezer", "freezer.state")
+        path = self._path("freezer", "freezer.state")
         files.write(path, "FROZEN")
         tries = [0]
 
@@ -304,13 +306,14 @@ class V1Manager(CgroupManager):
     def thaw(self) -> None:
         """Thaw the cgroup."""
         if "freezer" not in self.paths:
-            if self._unified_dir():
+            unified = self._unified_dir()
+            if unified:
                 from runtime.oci.cgroups import v2
 
-                v2.set_frozen(self._unified_dir(), False, FREEZE_TIMEOUT)
+                v2.set_frozen(unified, False, FREEZE_TIMEOUT)
                 return
             raise CgroupUnsupported("cannot thaw: no freezer controller is mounted")
-        path = self._file("freezer", "freezer.state")
+        path = self._path("freezer", "freezer.state")
         files.write(path, "THAWED")
         wait_until(lambda: files.read(path) == "THAWED", FREEZE_TIMEOUT, "freezer.state THAWED")
 
