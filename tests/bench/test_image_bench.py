@@ -190,7 +190,7 @@ def test_disk_use_next_to_podman(tmp_path):
     deb_store = ImageStore(Path(deb_root) / "image") if deb_root else None
     if deb_store is not None and deb_store.exists("debian:bookworm"):
         cases.append(("debian:bookworm (+ sysbench, fio, iperf3, stress-ng)", ["debian:bookworm"]))
-    rows = [("image", "virtlab blobs", "virtlab snapshots", "virtlab total", "podman overlay", "unpacked content")]
+    rows = [("image", "virtlab blobs", "virtlab snapshots", "virtlab total", "podman overlay", "sum of image SIZEs")]
     res = {}
     for label, names in cases:
         src = deb_store if names == ["debian:bookworm"] else store
