@@ -197,6 +197,10 @@ def _load_run(path: Path) -> tuple[Run, pd.DataFrame]:
             run.errors[(str(item["backend"]), str(item["workload"]))] = message
             where = f"{item['workload']} on {item['backend']}"
             run.note(message if where in message else f"{where} failed: {message}")
+    notes = env.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        if note:
+            run.note(f"note from the harness: {note}")
     if env.get("incomplete"):
         run.note("the run was interrupted (environment.json says incomplete): some rows may be missing")
     elif env and not env.get("finished"):

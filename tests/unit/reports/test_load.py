@@ -156,3 +156,11 @@ def test_declared_kind_wins_and_unknown_names_are_kept_literal(make_run):
     evil = res.samples[res.samples["backend"].str.contains("<script>")]
     assert set(evil["kind"]) == {"container"}
     assert res.hosts()[0] == "lab1<script>alert(3)</script>"
+
+
+def test_harness_notes_are_shown(make_run):
+    path = make_run(only_rows=("startup",))
+    env = json.loads((path / "environment.json").read_text())
+    env["notes"] = ["podman needs --ulimit nofile=1024:1024 here", None]
+    (path / "environment.json").write_text(json.dumps(env))
+    assert "note from the harness: podman needs --ulimit nofile=1024:1024 here" in load([path]).runs[0].problems
