@@ -19,6 +19,7 @@ goes on with the others.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -102,6 +103,18 @@ class Runner:
     def _describe(self, description: str) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, description=description)
+
+    def _failed(self, b: Backend, w: Workload, exc: BaseException, repetition: int = 0) -> None:
+        """Record the failure, and NaN samples with an `error` so the report shows what is missing and why."""
+        self._error(b.name, w.name, exc)
+        msg = str(exc) or type(exc).__name__
+        try:
+            self.results.add([Sample(self.results.run_id, b.name, w.name, metric, math.nan, unit, repetition,
+                                     {"kind": b.kind, "error": msg[-500:], **({"accel": b.accel or "unknown"}
+                                                                           if b.kind == "vm" else {})})
+                              for metric, unit in w.failure_metrics()])
+        except BenchError:
+            pass
 
     def _error(self, backend: str, workload: str, exc: BaseException) -> None:
         msg = str(exc) or type(exc).__name__
@@ -209,7 +222,7 @@ class Runner:
                     states[b.name] = w.setup(b, ctx)
                     active.append(b)
                 except Exception as exc:  # noqa: BLE001 - record, go on with the other backends
-                    self._error(b.name, w.name, exc)
+                    self._failed(b, w, exc)
                     self._advance(self.suite.warmups + reps)
                 self._advance(1)
             rounds = self.suite.warmups + reps
@@ -242,7 +255,7 @@ class Runner:
                                 s.metadata["position"] = order.index(name)
                             self.results.add(samples)
                     except Exception as exc:  # noqa: BLE001
-                        self._error(b.name, w.name, exc)
+                        self._failed(b, w, exc, max(rep, 0))
                         failed.add(name)
                     self._advance(1)
         finally:
@@ -269,7 +282,7 @@ class Runner:
                 samples = w.run_once(b, ctx)
                 self.results.add(samples)
             except Exception as exc:  # noqa: BLE001
-                self._error(b.name, w.name, exc)
+                self._failed(b, w, exc)
             self._advance(steps - done)
 
     def _finish(self) -> list[dict[str, Any]]:

@@ -69,6 +69,10 @@ class Workload:
         """The whole measurement of a `once` workload on one backend."""
         raise NotImplementedError
 
+    def failure_metrics(self) -> list[tuple[str, str]]:
+        """(metric, unit) pairs to record as NaN with an `error` when the workload fails on a backend."""
+        return []
+
     def steps(self, ctx: Context) -> int:
         """Progress steps of a `once` workload per backend (for the ETA)."""
         return 1

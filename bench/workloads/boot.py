@@ -17,6 +17,10 @@ class Boot(Workload):
     mode = "repeated"
     description = "request -> ready marker seen from the host, and the phases"
 
+    def failure_metrics(self) -> list[tuple[str, str]]:
+        """A failed boot is a missing startup.ready."""
+        return [("startup.ready", "s")]
+
     def measure(self, backend: Backend, state: Any, ctx: Context, repetition: int) -> list[Sample]:
         """One cold launch of `virtlab-probe ready`."""
         timeout = float(ctx.param("boot", "ready_timeout", 180.0))

@@ -71,6 +71,10 @@ class Density(Workload):
         cap = ctx.param("density", key, None)
         return int(cap) if cap is not None else None
 
+    def failure_metrics(self) -> list[tuple[str, str]]:
+        """The count."""
+        return [("density.count", "instances")]
+
     def steps(self, ctx: Context) -> int:
         """Progress steps: the container cap (an estimate when uncapped)."""
         return int(ctx.param("density", "cap", 100) or 100)

@@ -18,6 +18,10 @@ class Disk(Workload):
     kinds = ("container", "vm")
     description = "shared image bytes and bytes added per instance"
 
+    def failure_metrics(self) -> list[tuple[str, str]]:
+        """Both disk metrics."""
+        return [("disk.shared_bytes", "bytes"), ("disk.instance_bytes", "bytes")]
+
     def run_once(self, backend: Backend, ctx: Context) -> list[Sample]:
         """Measure one idle instance of the backend."""
         prepared = backend.prepared

@@ -104,6 +104,10 @@ class Isolation(Workload):
     mode = "once"
     description = "shared kernel, visible host PIDs/mounts/devices, syscall filter, escape probes, network stack"
 
+    def failure_metrics(self) -> list[tuple[str, str]]:
+        """Every check of the matrix."""
+        return [(f"isolation.{c}", "bool") for c in CHECKS]
+
     def run_once(self, backend: Backend, ctx: Context) -> list[Sample]:
         """Start the host canary, launch an instance, run the probe, judge, clean up."""
         token = secrets.token_hex(8)

@@ -80,6 +80,10 @@ class Perf(Workload):
         values["scratch"] = inst.scratch
         return [inst.probe, *(a.format(**values) for a in self.spec.args)]
 
+    def failure_metrics(self) -> list[tuple[str, str]]:
+        """Every metric this workload reports."""
+        return [(m.metric, m.unit) for m in self.spec.metrics]
+
     def setup(self, backend: Backend, ctx: Context) -> Instance:
         """Launch one idle instance that every repetition execs into."""
         return backend.launch(LaunchSpec(argv=[IN_IMAGE, "ready"],

@@ -88,3 +88,18 @@ def test_an_unavailable_backend_is_recorded_with_its_reason(tmp_path, monkeypatc
     assert env["backends"]["runc"]["available"] is False
     assert "runc is not installed" in env["backends"]["runc"]["reason"]
     assert {s.backend for s in read_samples(outcome.run_dir)} == {"native"}
+
+
+def test_a_failing_workload_is_recorded_as_nan_with_its_error(tmp_path):
+    s = small_suite(workloads=("boot", "cpu"))
+    s.params["cpu"]["events"] = -5  # the probe refuses it: exit 2
+    outcome = Runner(s, tmp_path / "root", tmp_path / "out", run_id="f", progress=False).run()
+    assert [e["workload"] for e in outcome.errors] == ["cpu"]
+    samples = read_samples(outcome.run_dir)
+    bad = [x for x in samples if x.workload == "cpu"]
+    assert len(bad) == 1 and math.isnan(bad[0].value) and bad[0].unit == "events/s"
+    assert "exited 2" in bad[0].metadata["error"]
+    assert [x for x in samples if x.metric == "startup.ready"]  # the other workload still ran
+    env = read_environment(outcome.run_dir)
+    assert env["incomplete"] is False and env["errors"][0]["backend"] == "native"
+    assert (outcome.run_dir / "raw" / "errors.log").read_text().count("cpu") >= 1
