@@ -271,11 +271,6 @@ def _check_cpu(c: _Checker, cpu, host: HostFacts, version: str) -> None:
         c.int_("cpu.quota", quota, lo=MIN_QUOTA_US, minus_one=True)
     if period != 0:
         c.int_("cpu.period", period, lo=MIN_PERIOD_US, hi=MAX_PERIOD_US)
-    if isinstance(quota, int) and quota > 0 and not isinstance(quota, bool):
-        p = period if isinstance(period, int) and period and not isinstance(period, bool) else 100000
-        ncpu = len(host.cpus)
-        if quota > p * ncpu:
-            c.fail("cpu.quota", quota, f"quota/period asks for {quota / p:g} CPUs, but the host has only {ncpu}")
     c.int_("cpu.burst", cpu.get("burst"), lo=0)
     for key in ("realtimeRuntime", "realtimePeriod"):
         if cpu.get(key) not in (None, 0) and c.int_(f"cpu.{key}", cpu.get(key), lo=0, minus_one=key == "realtimeRuntime"):
@@ -301,6 +296,21 @@ def _check_cpu(c: _Checker, cpu, host: HostFacts, version: str) -> None:
         if missing:
             have = ",".join(str(i) for i in sorted(allowed))
             c.fail(f"cpu.{key}", value, f"{','.join(map(str, missing))} not online on this host (online: {have})")
+
+
+def cpu_count_problem(quota: int | None, period: int, host: HostFacts) -> str | None:
+    """Why quota/period asks for more CPUs than the host has online, or None.
+
+    The kernel accepts such a quota (it just never binds), so ``apply`` takes it as the
+    OCI spec says; ``update`` refuses it, as ``docker update --cpus`` does, because there
+    it is an operator's mistake (SECURITY.md case 43).
+    """
+    if not _is_int(quota) or quota is None or quota <= 0 or period <= 0:
+        return None
+    ncpu = len(host.cpus)
+    if quota > period * ncpu:
+        return f"invalid cpu.quota {quota}: quota/period asks for {quota / period:g} CPUs, but the host has only {ncpu}"
+    return None
 
 
 def _is_int(value) -> bool:

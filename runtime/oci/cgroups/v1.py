@@ -13,7 +13,7 @@ import os
 from runtime.oci.cgroups import files, hierarchy
 from runtime.oci.cgroups.base import UNLIMITED, CgroupManager, Write, wait_until
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
-from runtime.oci.cgroups.resources import HostFacts, device_rules, validate
+from runtime.oci.cgroups.resources import HostFacts, cpu_count_problem, device_rules, validate
 
 FREEZE_TIMEOUT = 5.0
 _THROTTLE = {
@@ -97,6 +97,7 @@ class V1Manager(CgroupManager):
         for d in self._dirs():
             if not os.path.isdir(d):
                 raise CgroupError(f"cannot update cgroup {d}: it does not exist")
+        self._check_update(resources)
         self._check_live(resources)
         self._grant_rt_budget(resources.get("cpu") or {})
         self._run(self._plan(resources, update=True), rollback=True)
@@ -144,8 +145,17 @@ class V1Manager(CgroupManager):
 
         ebpf.set_device_rules(self.paths[""], rules, replace=True)
 
+    def _check_update(self, r: dict) -> None:
+        """What only an update refuses: more CPUs than the host has (the current period counts)."""
+        cpu = r.get("cpu") or {}
+        if cpu.get("quota") is not None and "cpu" in self.paths:
+            period = cpu.get("period") or files.read_int(self._path("cpu", "cpu.cfs_period_us"))
+            problem = cpu_count_problem(cpu["quota"], period, self.host)
+            if problem:
+                raise InvalidResources(problem)
+
     def _check_live(self, r: dict) -> None:
-        """Checks against the running container: memory usage, the memory+swap ceiling."""
+        """Checks against the cgroup as it is: memory usage, the memory+swap ceiling."""
         mem = r.get("memory") or {}
         limit, swap = mem.get("limit"), mem.get("swap")
         if "memory" not in self.paths or (limit is None and swap in (None, 0)):

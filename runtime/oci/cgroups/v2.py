@@ -17,6 +17,7 @@ from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTim
 from runtime.oci.cgroups.resources import (
     HostFacts,
     blkio_weight_to_io_weight,
+    cpu_count_problem,
     device_rules,
     shares_to_weight,
     swap_to_v2,
@@ -118,13 +119,25 @@ class V2Manager(CgroupManager):
         validate(resources, self.host, "v2")
         if not os.path.isdir(self.dir):
             raise CgroupError(f"cannot update cgroup {self.dir}: it does not exist")
+        self._check_update(resources)
         self._check_live(resources)
         self._enable(_controllers_for(resources))
         self._check_controllers(resources)
         self._run(self._plan(resources, update=True), rollback=True)
         self._set_devices(resources)
 
+    def _check_update(self, r: dict) -> None:
+        """What only an update refuses: more CPUs than the host has (the current period counts)."""
+        cpu = r.get("cpu") or {}
+        path = os.path.join(self.dir, "cpu.max")
+        if cpu.get("quota") is not None:
+            period = cpu.get("period") or (int(files.read(path).split()[1]) if os.path.exists(path) else 100000)
+            problem = cpu_count_problem(cpu["quota"], period, self.host)
+            if problem:
+                raise InvalidResources(problem)
+
     def _check_live(self, r: dict) -> None:
+        """Checks against the cgroup as it is: memory usage, unified keys."""
         problems = []
         limit = (r.get("memory") or {}).get("limit")
         current = os.path.join(self.dir, "memory.current")

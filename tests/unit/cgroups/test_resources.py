@@ -102,7 +102,6 @@ def test_good_config_passes():
         ({"cpu": {"shares": 300000}}, "cpu.shares"),
         ({"cpu": {"quota": 0}}, "never let the container run"),
         ({"cpu": {"quota": 999}}, "cpu.quota"),
-        ({"cpu": {"quota": 250000, "period": 100000}}, "only 2"),
         ({"cpu": {"period": 100}}, "cpu.period"),
         ({"cpu": {"period": 2000000}}, "cpu.period"),
         ({"cpu": {"cpus": "0-3"}}, "2,3 not online"),
@@ -146,3 +145,13 @@ def test_v2_specific():
         validate({"unified": {"memory/../x": "1"}}, HOST, "v2")
     with pytest.raises(InvalidResources, match="one-line"):
         validate({"unified": {"memory.high": "1\n2"}}, HOST, "v2")
+
+
+def test_cpu_count_problem():
+    from runtime.oci.cgroups.resources import cpu_count_problem
+
+    assert cpu_count_problem(200000, 100000, HOST) is None  # exactly 2 CPUs
+    assert "asks for 2.5 CPUs, but the host has only 2" in cpu_count_problem(250000, 100000, HOST)
+    assert cpu_count_problem(-1, 100000, HOST) is None
+    assert cpu_count_problem(None, 100000, HOST) is None
+    validate({"cpu": {"quota": 400000, "period": 100000, "cpus": "0"}}, HOST, "v1")  # apply takes it (OCI)

@@ -321,3 +321,12 @@ def test_kill_all_sigterm_freezes_signals_thaws(v1, monkeypatch):
     mgr.kill_all(signal.SIGTERM)
     assert sent == [(101, signal.SIGTERM, "FROZEN"), (102, signal.SIGTERM, "FROZEN")]
     assert mgr.state() == "thawed"
+
+
+def test_update_refuses_more_cpus_than_the_host_using_the_current_period(v1):
+    mgr = open_manager(None, "c1", root=str(v1.root))
+    mgr.apply({"cpu": {"quota": 400000, "period": 500000}})  # 0.8 CPU
+    with pytest.raises(InvalidResources, match="asks for 3 CPUs"):
+        mgr.update({"cpu": {"quota": 1500000}})  # period stays 500000
+    mgr.update({"cpu": {"quota": 900000}})
+    assert read(f"{mgr.paths['cpu']}/cpu.cfs_quota_us") == "900000"

@@ -291,3 +291,12 @@ def test_unknown_unified_key_refused_at_apply(v2):
     with pytest.raises(InvalidResources, match="memory.nonsense"):
         mgr.apply({"unified": {"memory.nonsense": "1"}})
     assert not os.path.exists(mgr.paths[""])
+
+
+def test_apply_takes_a_quota_above_the_host_update_does_not(v2):
+    mgr = open_manager(None, "c1", root=str(v2.root))
+    mgr.apply({"cpu": {"quota": 200000, "period": 50000, "cpus": "0"}})  # the OCI suite does this
+    assert read(f"{mgr.paths['']}/cpu.max") == "200000 50000"
+    with pytest.raises(InvalidResources, match="asks for 3 CPUs"):
+        mgr.update({"cpu": {"quota": 150000}})
+    assert read(f"{mgr.paths['']}/cpu.max") == "200000 50000"
