@@ -204,11 +204,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "x.density.limits": "Before memory runs out, containers often hit other limits: pid_max, 1024 ports "
                             "per Linux bridge, file descriptors.",
         # isolation explanations
-        "x.iso.c": "Containers passed {cp} of {cn} checks. They share the host kernel: namespaces hide host "
-                   "PIDs, mounts and devices, and a seccomp filter narrows the system calls, but every "
-                   "container still talks to the same kernel, so one kernel bug can be enough to escape.",
-        "x.iso.v": "VMs passed {vp} of {vn} checks. A VM has its own kernel; the host sees only the VMM "
-                   "process and the few virtual devices it emulates.",
+        "x.iso.c": "Containers ({cb}): {mech}. They share the host kernel: namespaces hide host PIDs, mounts "
+                   "and devices, and a seccomp filter narrows the system calls, but every container still "
+                   "talks to the same kernel, so one kernel bug can be enough to escape.",
+        "x.iso.v": "VMs ({vb}): {mech}. A VM has its own kernel; the host sees only the VMM process and the "
+                   "few virtual devices it emulates.",
+        "iso.own_kernel": "own kernel", "iso.shared_kernel": "shared kernel",
+        "iso.isolated": "isolated: {checks}", "iso.not_isolated": "not isolated: {checks}",
         "x.iso.nuance": "“Complete” overstates it: the VM boundary is the hypervisor and its device model "
                         "(QEMU is a large program), and VM escapes exist too. “Secure” overstates containers "
                         "even more: they are not a sandbox by default.",
@@ -218,7 +220,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cell.shared": "shared {v}", "cell.instance": "per instance {v}",
         "cell.perf": "geomean {g} over {n} workload(s) · weakest: {w} {r}",
         "cell.baseline": "1.00× (the baseline)", "cell.count": "{c} instances · n={n}",
-        "cell.mem": "{m} per instance", "cell.checks": "{p}/{n} checks passed",
+        "cell.mem": "{m} per instance",
         "terminal.title": "virtlab report: the textbook table",
         "terminal.written": "written:",
     },
@@ -373,9 +375,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "x.density.nomem": "（“–”表示每实例内存无法测得：MemAvailable 差值和 PSS 缺失或不为正。）",
         "x.density.tcg": "在 TCG 下 QEMU 还为每台虚拟机保留一块翻译缓存，这使本机测得的每台虚拟机内存更高。",
         "x.density.limits": "在内存耗尽之前，容器常常先碰到其他限制：pid_max、每个 Linux 网桥最多 1024 个端口、文件描述符。",
-        "x.iso.c": "容器通过了 {cn} 项检查中的 {cp} 项。它们共享主机内核：命名空间隐藏了主机的进程、挂载和设备，"
+        "x.iso.c": "容器（{cb}）：{mech}。它们共享主机内核：命名空间隐藏了主机的进程、挂载和设备，"
                    "seccomp 过滤缩小了系统调用面，但所有容器仍然在和同一个内核对话，一个内核漏洞就可能足以逃逸。",
-        "x.iso.v": "虚拟机通过了 {vn} 项检查中的 {vp} 项。虚拟机有自己的内核；主机只看到 VMM 进程和它模拟的少数虚拟设备。",
+        "x.iso.v": "虚拟机（{vb}）：{mech}。虚拟机有自己的内核；主机只看到 VMM 进程和它模拟的少数虚拟设备。",
+        "iso.own_kernel": "独立内核", "iso.shared_kernel": "共享内核",
+        "iso.isolated": "已隔离：{checks}", "iso.not_isolated": "未隔离：{checks}",
         "x.iso.nuance": "“完全”说得过头了：虚拟机的边界是虚拟机监控器及其设备模型（QEMU 是一个很大的程序），"
                         "虚拟机逃逸也存在。“安全”对容器来说更是言过其实：容器默认并不是沙箱。",
         "x.iso.failed": "这些检查失败了：{checks}。",
@@ -384,7 +388,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cell.shared": "共享 {v}", "cell.instance": "每实例 {v}",
         "cell.perf": "几何平均 {g}（{n} 个负载）· 最弱：{w} {r}",
         "cell.baseline": "1.00×（基线）", "cell.count": "{c} 个实例 · n={n}",
-        "cell.mem": "每实例 {m}", "cell.checks": "通过 {p}/{n} 项检查",
+        "cell.mem": "每实例 {m}",
         "terminal.title": "virtlab 报告：教科书对比表",
         "terminal.written": "已写入：",
     },

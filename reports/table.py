@@ -622,6 +622,20 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
 # ----------------------------------------------------------------- isolation
 
 
+def _mechanisms(measured: Mapping[str, float], lang: str) -> str:
+    """'isolated: a, b · not isolated: c' from a backend's checks."""
+    def names(want: float) -> str:
+        return ", ".join(i18n.t(lang, f"check.{c}") if f"check.{c}" in i18n.MESSAGES["en"] else c
+                         for c, v in measured.items() if v == want)
+
+    parts = []
+    if names(1):
+        parts.append(i18n.t(lang, "iso.isolated", checks=names(1)))
+    if names(0):
+        parts.append(i18n.t(lang, "iso.not_isolated", checks=names(0)))
+    return " · ".join(parts)
+
+
 def isolation_verdict(containers: Sequence[Mapping[str, float | None]],
                       vms: Sequence[Mapping[str, float | None]]) -> str:
     """The isolation rule: a failed container escape probe or any failed VM check means it does not hold."""
@@ -663,13 +677,13 @@ def _isolation(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang: 
                 matrix[b.name] = row
             continue
         matrix[b.name] = row
-        passed = sum(1 for v in measured.values() if v == 1)
-        shared = row.get("kernel_separate", (None, ""))[0]
-        cell_text = i18n.t(lang, "cell.checks", p=passed, n=len(measured))
-        if shared is not None:
-            cell_text += " · " + i18n.t(lang, "check.kernel_separate") + ": " + i18n.t(
-                lang, "iso.yes" if shared == 1 else "iso.no")
-        cells.append(Cell(b, cell_text, headline=f"{passed}/{len(measured)}"))
+        # Mechanisms, not a score (ANCHORS.md §6): say which boundaries hold and which do not.
+        own_kernel = row.get("kernel_separate", (None, ""))[0]
+        headline = "" if own_kernel is None else i18n.t(lang, "iso.own_kernel" if own_kernel == 1 else "iso.shared_kernel")
+        others = {c: v for c, v in measured.items() if c != "kernel_separate" and v == 0}
+        if others and b.kind != "native":
+            headline = " · ".join(x for x in (headline, _mechanisms(others, lang)) if x)
+        cells.append(Cell(b, _mechanisms(measured, lang), headline=headline))
         if b.kind == "container":
             cont.append((b, measured))
             if measured.get("escape_probes_blocked") == 0:
@@ -683,8 +697,8 @@ def _isolation(lk: _Lookup, frame: pd.DataFrame, backends: list[Backend], lang: 
                     [i18n.t(lang, "x.unmeasured", reason=_side_missing(lang, cont, vms))]), matrix
     cb, cm = min(cont, key=lambda x: sum(x[1].values()))
     vb, vm = min(vms, key=lambda x: sum(x[1].values()))
-    text = [i18n.t(lang, "x.iso.c", cp=int(sum(cm.values())), cn=len(cm)),
-            i18n.t(lang, "x.iso.v", vp=int(sum(vm.values())), vn=len(vm))]
+    text = [i18n.t(lang, "x.iso.c", cb=cb.label, mech=_mechanisms(cm, lang)),
+            i18n.t(lang, "x.iso.v", vb=vb.label, mech=_mechanisms(vm, lang))]
     if failed_names:
         text.append(i18n.t(lang, "x.iso.failed", checks="; ".join(failed_names)))
     text.append(i18n.t(lang, "x.iso.nuance"))
