@@ -178,6 +178,12 @@ def _launcher(rt: Any, cid: str, cdir: Path, monitor: str, sync_w: int, tty: boo
     """The grandchild: subreaper, runtime create, then exec the monitor. Never returns."""
     try:
         os.setsid()
+        # The monitor must not hold the CLI's stdio open (a caller reading our output would never see EOF).
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            if fd != sync_w:
+                os.dup2(null, fd)
+        os.close(null)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)

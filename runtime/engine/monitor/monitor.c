@@ -214,13 +214,20 @@ static void accept_clients(void)
     }
 }
 
+static int close_in_pending; /* close stdin once the buffered input is written */
+
 static void close_stdin(void)
 {
+    if (inlen > 0 && in_fd >= 0) {
+        close_in_pending = 1;
+        return;
+    }
     if (in_fd >= 0) {
         close(in_fd);
         in_fd = -1;
     }
     inlen = 0;
+    close_in_pending = 0;
 }
 
 static void client_input(int i)
@@ -258,12 +265,16 @@ static void feed_stdin(void)
 {
     ssize_t w = write(in_fd, inbuf, inlen);
     if (w < 0) {
-        if (errno != EAGAIN && errno != EINTR)
+        if (errno != EAGAIN && errno != EINTR) {
+            inlen = 0;
             close_stdin();
+        }
         return;
     }
     memmove(inbuf, inbuf + w, inlen - (size_t)w);
     inlen -= (size_t)w;
+    if (inlen == 0 && close_in_pending)
+        close_stdin();
 }
 
 static int remover_attached(void)

@@ -1,0 +1,185 @@
+"""The container CLI end to end: docker's exit codes, output shapes, and bad input that creates nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+VIRTLAB = str(Path(sys.executable).parent / "virtlab")
+
+
+@pytest.fixture
+def vl(store_root, image_store):
+    """Run `virtlab --root <store> ARGS`; removes every container at the end."""
+
+    def run(*args, input=None, timeout=60):
+        return subprocess.run([VIRTLAB, "--root", str(store_root), *args], capture_output=True, text=True,
+                              input=input, timeout=timeout)
+
+    yield run
+    ids = run("ps", "-aq", "--no-trunc").stdout.split()
+    if ids:
+        run("rm", "-f", "-v", *ids)
+
+
+def containers_dir(store_root):
+    d = store_root / "containers"
+    return sorted(n for n in os.listdir(d) if not n.startswith(".")) if d.exists() else []
+
+
+def test_run_exit_codes(vl):
+    assert vl("run", "--rm", "--network", "none", "busybox", "true").returncode == 0
+    assert vl("run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 3").returncode == 3
+    r = vl("run", "--rm", "--network", "none", "busybox", "/nonexistent")
+    assert r.returncode == 127, r.stderr
+    r = vl("run", "--rm", "--network", "none", "busybox", "/etc")
+    assert r.returncode == 126, r.stderr
+    r = vl("run", "--rm", "--init", "--network", "none", "busybox", "sh", "-c", "kill -9 $$")  # sh is not PID 1
+    assert r.returncode == 137
+    assert vl("ps", "-aq").stdout == ""
+
+
+def test_run_output_env_and_flags(vl, tmp_path):
+    envf = tmp_path / "env"
+    envf.write_text("FROM_FILE=1\n")
+    r = vl("run", "--rm", "--network", "none", "-e", "A=b", "--env-file", str(envf), "-w", "/tmp", "-u", "nobody",
+           "--hostname", "box", "busybox", "sh", "-c", "echo $A $FROM_FILE; pwd; id -u; hostname; cat /etc/hostname")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["b", "1", "/tmp", "65534", "box", "box"]
+    r = vl("run", "--rm", "--network", "none", "--entrypoint", "echo", "busybox", "via", "entrypoint")
+    assert r.stdout == "via entrypoint\n"
+    r = vl("run", "--rm", "--network", "none", "-i", "busybox", "cat", input="piped\n")
+    assert r.stdout == "piped\n"
+
+
+def test_detached_ps_inspect_logs_stop_rm(vl):
+    r = vl("run", "-d", "--name", "web", "--network", "none", "--label", "tier=front", "busybox",
+           "sh", "-c", "echo started; sleep 60")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert len(cid) == 64
+    ps = vl("ps").stdout.splitlines()
+    assert ps[0].split()[:3] == ["CONTAINER", "ID", "IMAGE"]
+    assert "NAMES" in ps[0] and "STATUS" in ps[0] and "PORTS" in ps[0]
+    assert cid[:12] in ps[1] and "Up " in ps[1] and ps[1].endswith("web")
+    assert vl("ps", "-q", "-f", "label=tier=front").stdout.strip() == cid[:12]
+    assert vl("ps", "-q", "-f", "name=nomatch").stdout == ""
+    row = json.loads(vl("ps", "--format", "json").stdout)
+    assert row["Names"] == "web" and row["State"] == "running"
+    assert vl("ps", "--format", "{{.Names}}:{{.State}}").stdout == "web:running\n"
+    info = json.loads(vl("inspect", "web").stdout)
+    assert isinstance(info, list) and info[0]["Id"] == cid and info[0]["State"]["Running"] is True
+    assert info[0]["Config"]["Labels"]["tier"] == "front"
+    assert vl("inspect", "-f", "{{.State.Status}}", "web").stdout == "running\n"
+    for _ in range(50):
+        if "started" in vl("logs", "web").stdout:
+            break
+    assert vl("logs", "-t", "web").stdout.split(" ", 1)[1] == "started\n"
+    r = vl("rm", "web")
+    assert r.returncode == 125 and "stop the container" in r.stderr
+    assert vl("stop", "-t", "1", "web").stdout == "web\n"
+    assert "Exited (" in vl("ps", "-a").stdout
+    assert vl("wait", "web").stdout.strip() in ("137", "143")
+    assert vl("rm", "web").returncode == 0
+    assert vl("ps", "-aq").stdout == ""
+
+
+def test_top_stats_port_update(vl):
+    cid = vl("run", "-d", "--network", "none", "-m", "64m", "busybox", "sleep", "60").stdout.strip()
+    top = vl("top", cid).stdout.splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"] and any("sleep 60" in line for line in top[1:])
+    st = vl("stats", "--no-stream", cid)
+    assert st.returncode == 0, st.stderr
+    head, row = st.stdout.splitlines()[:2]
+    for col in ("CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"):
+        assert col in head
+    assert "/ 64MiB" in row
+    assert vl("port", cid).stdout == ""
+    assert vl("update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "50", "--restart", "on-failure:2",
+              cid).returncode == 0
+    info = json.loads(vl("inspect", cid).stdout)[0]["HostConfig"]
+    assert info["Memory"] == 128 << 20 and info["PidsLimit"] == 50
+    assert info["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert "/ 128MiB" in vl("stats", "--no-stream", cid).stdout
+    r = vl("update", "--memory", "1k", cid)
+    assert r.returncode == 125
+    r = vl("update", "--cpus", "0", cid)
+    assert r.returncode == 125
+    r = vl("update", "--pids-limit", "0", cid)
+    assert r.returncode == 125
+    assert json.loads(vl("inspect", cid).stdout)[0]["HostConfig"]["PidsLimit"] == 50  # nothing half-applied
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--name", "a/b"], "invalid container name"),
+    (["--name", ".."], "invalid container name"),
+    (["--name", "x" * 10_000], "invalid container name"),
+    (["-m", "lots"], "--memory"),
+    (["--cpus", "0"], "--cpus"),
+    (["--cpus", "1000"], "--cpus"),
+    (["--pids-limit", "0"], "pids-limit"),
+    (["--restart", "sometimes"], "--restart"),
+    (["--ulimit", "nofile=2:1"], "--ulimit"),
+    (["-p", "99999:80"], "-p"),
+    (["-v", "/tmp:relative"], "-v"),
+    (["-v", "/tmp:/proc"], "-v"),
+    (["-w", "/proc/self/fd/5"], "workdir"),
+    (["--cap-add", "CAP_FLY"], "capability"),
+    (["--security-opt", "seccomp=/nonexistent"], "profile"),
+    (["--network", "none", "-p", "80:80"], "publish"),
+])
+def test_bad_run_flags_create_nothing(vl, store_root, args, match):
+    before = containers_dir(store_root)
+    r = vl("run", "--rm", *args, "busybox", "true")
+    assert r.returncode == 125, (r.stdout, r.stderr)
+    assert match in r.stderr
+    assert containers_dir(store_root) == before
+    assert vl("ps", "-aq").stdout == ""
+
+
+def test_unknown_image_and_names(vl, store_root):
+    r = vl("run", "--rm", "nosuchimage", "true")
+    assert r.returncode == 125 and "nosuchimage" in r.stderr
+    assert containers_dir(store_root) == []
+    for verb in (["stop"], ["rm"], ["logs"], ["inspect"], ["kill"], ["start"], ["exec"], ["top"], ["port"], ["diff"]):
+        r = vl(*verb, "ghost", *(["true"] if verb == ["exec"] else []))
+        assert r.returncode in (1, 125) if verb == ["inspect"] else r.returncode == 125, (verb, r.stderr)
+        assert "ghost" in r.stderr
+    assert vl("create", "--name", "dup", "--network", "none", "busybox", "true").returncode == 0
+    r = vl("create", "--name", "dup", "--network", "none", "busybox", "true")
+    assert r.returncode == 125 and "already in use" in r.stderr
+    assert len(containers_dir(store_root)) == 1
+    assert vl("rename", "dup", "a/b").returncode == 125
+    assert vl("ps", "-a", "--format", "{{.Names}}").stdout == "dup\n"
+
+
+def test_exec_cli(vl):
+    cid = vl("run", "-d", "--network", "none", "busybox", "sleep", "60").stdout.strip()
+    r = vl("exec", "-e", "X=1", "-w", "/tmp", cid, "sh", "-c", "echo $X; pwd; exit 5")
+    assert r.returncode == 5 and r.stdout.split() == ["1", "/tmp"]
+    assert vl("exec", cid, "/nonexistent").returncode == 127
+    assert vl("exec", "-i", cid, "cat", input="hello").stdout == "hello"
+    assert vl("exec", "-d", cid, "sleep", "1").returncode == 0
+    vl("pause", cid)
+    assert vl("exec", cid, "true").returncode == 125
+    vl("unpause", cid)
+
+
+def test_volume_cli(vl, store_root):
+    assert vl("volume", "create", "--label", "k=v", "data").stdout == "data\n"
+    assert "data" in vl("volume", "ls", "-q").stdout.split()
+    meta = json.loads(vl("volume", "inspect", "data").stdout)[0]
+    assert meta["Labels"] == {"k": "v"} and meta["Mountpoint"].startswith(str(store_root))
+    cid = vl("run", "-d", "--network", "none", "-v", "data:/d", "busybox", "sleep", "60").stdout.strip()
+    r = vl("volume", "rm", "data")
+    assert r.returncode == 125 and "in use" in r.stderr
+    vl("rm", "-f", cid)
+    assert vl("volume", "rm", "data").returncode == 0
+    assert vl("volume", "create", "a/b").returncode == 125
+    assert vl("volume", "inspect", "nope").returncode == 125
