@@ -55,7 +55,8 @@ def print_summary(output, console=None) -> None:
 
 
 @click.command("report")
-@click.argument("results_dirs", nargs=-1, required=True, type=click.Path(file_okay=True, dir_okay=True))
+@click.argument("results_dirs", nargs=-1, required=True, metavar="RESULTS_DIR...",
+                type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Directory for report.html, report.md and figures/ (default: the first results directory).")
 @click.option("--format", "formats", default="html,md", show_default=True,

@@ -70,4 +70,4 @@ def test_bad_input_exits_125_with_a_clear_message(make_run, tmp_path, args, mess
 def test_no_directory_is_a_usage_error():
     r = _virtlab("report")
     assert r.returncode == 125
-    assert "RESULTS_DIRS" in r.stderr
+    assert "RESULTS_DIR" in r.stderr
