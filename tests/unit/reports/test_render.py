@@ -339,3 +339,27 @@ def test_hostile_names_do_not_become_terminal_markup(make_run, tmp_path):
     r = CliRunner().invoke(report, [str(path), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "[bold red]boom[/]" in r.output
+
+
+def test_markdown_ratios_equal_the_ratio_of_medians(make_run, report_of):
+    run = make_run(reps=7)
+    md = report_of([run], formats="md").written[0].read_text()
+    expected = expected_stats(run)
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("### Performance relative to native"))
+    header = md_cells(lines[start + 2])
+    rows = []
+    for line in lines[start + 4:]:
+        if not line.startswith("|"):
+            break
+        rows.append(md_cells(line))
+    better = {w: b for w, (_, b, _, _) in resultgen.PERF.items()}
+    assert {r[0] for r in rows} == set(better)
+    for row in rows:
+        workload = row[0]
+        native = expected[("native", f"perf.{workload}")][1]
+        for label, text in zip(header[1:], row[1:], strict=True):
+            mine = expected[(label.split(" (")[0], f"perf.{workload}")][1]
+            want = mine / native if better[workload] == "higher" else native / mine
+            got = float(text.split("×")[0])
+            assert got == pytest.approx(want, rel=5e-3), (workload, label, text)
