@@ -32,11 +32,16 @@ def _limit_qemu_img() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (QEMU_IMG_ADDRESS_SPACE, QEMU_IMG_ADDRESS_SPACE))
 
 
-def run_qemu_img(args: list[str], what: str, timeout: float = 120) -> str:
-    """Run `qemu-img ARGS` under the rlimits; ArtifactError with its stderr on failure."""
+def run_qemu_img(args: list[str], what: str, timeout: float = 120, limits: bool = True) -> str:
+    """Run `qemu-img ARGS` (under the rlimits unless `limits` is off); ArtifactError with its stderr on failure.
+
+    Only the conversion of a raw image that virtlab built itself runs without them:
+    its worker threads need more address space than the 1 GiB cap allows.
+    """
     try:
         r = subprocess.run(
-            ["qemu-img", *args], capture_output=True, text=True, timeout=timeout, preexec_fn=_limit_qemu_img
+            ["qemu-img", *args], capture_output=True, text=True, timeout=timeout,
+            preexec_fn=_limit_qemu_img if limits else None,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ArtifactError(f"cannot {what}: {exc}") from exc
@@ -133,7 +138,7 @@ def build_ext4(src: Path, dest_raw: Path, label: str = "virtlab-root") -> int:
 def raw_to_qcow2(raw: Path, dest: Path) -> None:
     """Convert our own raw image to a compact qcow2 (explicit formats on both sides)."""
     run_qemu_img(["convert", "-q", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=65536", str(raw), str(dest)],
-                 f"convert {raw} to qcow2", timeout=600)
+                 f"convert {raw} to qcow2", timeout=600, limits=False)
 
 
 def create_overlay(base: Path, base_fmt: str, dest: Path) -> None:

@@ -412,14 +412,16 @@ class VmDriver:
             if deadline is not None and time.monotonic() > deadline:
                 raise VmDriverError(f"VM {name} still runs after {timeout:g} s")
             time.sleep(0.05)
-        return self._exit_code(rec)
+        code = self._exit_code(rec)
+        return 125 if code is None else code
 
-    def _exit_code(self, rec: dict[str, Any]) -> int:
+    def _exit_code(self, rec: dict[str, Any]) -> int | None:
+        """The entrypoint's exit code from the console (None: unknown, e.g. a full-profile VM)."""
         text = _read_from(Path(rec["console"]), int(rec.get("console_offset") or 0))
         code = parse_exit(text)
         rec["exit_code"] = code
         records.save(self.layout, rec)
-        return 125 if code is None else code
+        return code
 
     def stats(self, name: str) -> dict[str, Any]:
         """CPU time, memory, block and network I/O of a running VM, from libvirt."""

@@ -30,7 +30,11 @@ OVMF_CANDIDATES = (
     ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
 )
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
-FULL_CMDLINE = "console=ttyS0 quiet panic=-1 virtlab.full virtlab.root=/dev/vda2"
+# No udev in a minimal image: /dev/ttyS0 never becomes a .device unit, and the serial
+# getty would hold multi-user.target for 90 s. The console stays read-only anyway.
+FULL_CMDLINE = (
+    "console=ttyS0 quiet panic=-1 virtlab.full virtlab.root=/dev/vda2 systemd.mask=serial-getty@ttyS0.service"
+)
 ESP_MIB = 64
 SECTOR = 512
 
@@ -61,6 +65,18 @@ RestartSec=1
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def _recipe() -> str:
+    """A short hash of what virtlab adds to a full disk, so that a change rebuilds it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in (FULL_CMDLINE, READY_UNIT, AGENT_UNIT):
+        h.update(part.encode())
+    for f in ("agent-full.sh", "init.sh", "lib.sh"):
+        h.update((GUEST_DIR / f).read_bytes())
+    return h.hexdigest()[:12]
 
 
 def find_ovmf() -> tuple[str, str]:
@@ -250,10 +266,10 @@ def prepare_full(layout: Layout, image: Any, image_ref: str, cfg: dict[str, Any]
 
     _tools()
     code, vars_ = find_ovmf()
-    final = layout.disks / f"{image.digest_hex}.full.qcow2"
+    final = layout.disks / f"{image.digest_hex}.full-{_recipe()}.qcow2"
     kernel_version = ""
     with FileLock(layout.locks / f"disk-{image.digest_hex}.lock"):
-        meta = layout.disks / f"{image.digest_hex}.full.kernel"
+        meta = final.with_suffix(".kernel")
         if not final.is_file():
             with tempfile.TemporaryDirectory(dir=layout.tmp, prefix="full-") as tmp:
                 t = Path(tmp)
