@@ -46,7 +46,7 @@ def detect_mode(root: str = DEFAULT_ROOT) -> str:
     raise CgroupUnsupported(f"no cgroup filesystem at {root}: neither cgroup2 nor v1 controllers are mounted")
 
 
-def v1_mounts(root: str = DEFAULT_ROOT) -> dict[str, tuple[str, str]]:
+def v1_mounts(root: str = DEFAULT_ROOT, mountinfo: str = "/proc/self/mountinfo") -> dict[str, tuple[str, str]]:
     """v1 controller -> (mount point, mount root) for the hierarchies mounted under ``root``.
 
     The real tree is read from /proc/self/mountinfo (controllers sharing a mount, like
@@ -56,7 +56,7 @@ def v1_mounts(root: str = DEFAULT_ROOT) -> dict[str, tuple[str, str]]:
     root = root.rstrip("/") or "/"
     out: dict[str, tuple[str, str]] = {}
     try:
-        with open("/proc/self/mountinfo") as f:
+        with open(mountinfo) as f:
             lines = f.readlines()
     except OSError:
         lines = []
@@ -95,17 +95,26 @@ def v1_mounts(root: str = DEFAULT_ROOT) -> dict[str, tuple[str, str]]:
 
 def own_cgroups(pid: int | str = "self") -> dict[str, str]:
     """The cgroup of a process per hierarchy: v1 controller -> path, and "" -> the cgroup2 path."""
-    out: dict[str, str] = {}
     try:
         with open(f"/proc/{pid}/cgroup") as f:
-            for line in f:
-                _, controllers, path = line.rstrip("\n").split(":", 2)
-                if not controllers:
-                    out[""] = path
-                for c in controllers.split(","):
-                    out[c] = path
+            return parse_proc_cgroup(f.read())
     except FileNotFoundError:
-        pass
+        return {}
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """/proc/PID/cgroup ("4:memory:/a", "1:name=systemd:/b", "0::/c") as controller -> path."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if not controllers:
+            out[""] = path
+            continue
+        for c in controllers.split(","):
+            out[c] = path
     return out
 
 

@@ -84,3 +84,37 @@ def test_real_mounts_match_proc_self_cgroup():
 
     for ctrl, (mountpoint, _) in v1_mounts().items():
         assert os.path.isdir(mountpoint), ctrl
+
+
+MOUNTINFO = """\
+24 30 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+33 24 0:28 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:9 - tmpfs tmpfs rw,mode=755
+34 33 0:29 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw
+36 33 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:13 - cgroup cgroup rw,cpu,cpuacct
+37 33 0:32 /docker/abc /sys/fs/cgroup/memory rw,nosuid shared:14 - cgroup cgroup rw,memory
+38 33 0:33 / /sys/fs/cgroup/systemd rw,nosuid shared:15 - cgroup cgroup rw,xattr,name=systemd
+39 33 0:34 / /sys/fs/cgroup/net_cls\\040x rw,nosuid shared:16 - cgroup cgroup rw,net_cls
+40 30 0:35 / /mnt/elsewhere rw - cgroup cgroup rw,pids
+"""
+
+
+def test_v1_mounts_from_mountinfo(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text(MOUNTINFO)
+    mounts = v1_mounts("/sys/fs/cgroup", mountinfo=str(info))
+    assert mounts["cpu"] == mounts["cpuacct"] == ("/sys/fs/cgroup/cpu,cpuacct", "/")
+    assert mounts["memory"] == ("/sys/fs/cgroup/memory", "/docker/abc")
+    assert mounts["name=systemd"] == ("/sys/fs/cgroup/systemd", "/")
+    assert mounts["net_cls"] == ("/sys/fs/cgroup/net_cls x", "/")  # octal escapes undone
+    assert "pids" not in mounts  # mounted, but not under the root we were given
+    assert "rw" not in mounts and "xattr" not in mounts
+
+
+def test_parse_proc_cgroup():
+    from runtime.oci.cgroups.hierarchy import parse_proc_cgroup
+
+    text = "12:cpu,cpuacct:/a\n4:memory:/process_api/x\n1:name=systemd:/\n0::/u\n"
+    assert parse_proc_cgroup(text) == {
+        "cpu": "/a", "cpuacct": "/a", "memory": "/process_api/x", "name=systemd": "/", "": "/u",
+    }
+    assert parse_proc_cgroup("garbage\n") == {}
