@@ -186,10 +186,14 @@ class Backend:
     # registry -----------------------------------------------------------
 
     def next_name(self, prefix: str = "vlb") -> str:
-        """A unique instance name for this run and backend (pid + counter: safe for parallel runs)."""
+        """A unique instance name for this run and backend (pid + counter: safe for parallel runs).
+
+        The harness PID is the third-from-last dash-separated field, so leftovers of a run can be found.
+        """
         with self._live_lock:
             self._seq += 1
-            return f"{prefix}-{self.name}-{os.getpid()}-{self._seq}"
+            short = {"qemu-direct": "qd", "container": "ct", "vm-micro": "vm", "vm-full": "vmf"}.get(self.name, self.name)
+            return f"{prefix}-{short}-{os.getpid()}-{self._seq}"
 
     def _track(self, inst: Instance) -> Instance:
         with self._live_lock:

@@ -103,7 +103,9 @@ class QemuDirectBackend(Backend):
         if self.art is None:
             raise LaunchError("qemu-direct backend: prepare() was not called")
         name = spec.name or self.next_name("vlb")
-        run_dir = self.work / "qemu-direct" / name
+        # The VM driver's own folder for direct boots (<root>/vm/direct/<name>): the agent socket
+        # path must stay under 108 bytes, which a run folder deep in the cache would exceed.
+        run_dir = qemu.run_dir_for(self.art, name)
         inst = self._track(QemuDirectInstance(self, name, run_dir))
         try:
             inst.requested = time.time()

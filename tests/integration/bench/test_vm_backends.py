@@ -1,0 +1,76 @@
+"""VM backends (marker vm): vm-micro through libvirt and qemu-direct, the same probe as everywhere."""
+
+import pytest
+
+from bench import backends, image
+from bench.backends.base import LaunchSpec
+from bench.backends.vm import qemu_pids
+from bench.probe import IN_IMAGE, number, parse_output
+from bench.workloads.base import Context
+from bench.workloads.isolation import Isolation
+
+pytestmark = [pytest.mark.vm, pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def store_root():
+    """QEMU runs as libvirt-qemu and must traverse the store: a private 0711 folder in /var/tmp
+    (pytest's own temp tree is 0700), removed with everything in it after the module."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp(prefix="virtlab-benchvm-", dir="/var/tmp"))
+    os.chmod(root, 0o711)
+    yield root
+    from bench.backends.hostfs import umount_under
+
+    umount_under(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def bench_image(store_root):
+    return image.ensure(store_root, "busybox")
+
+
+@pytest.fixture(params=["vm-micro", "qemu-direct"])
+def backend(request, store_root, bench_image, tmp_path):
+    b = backends.create(request.param, store_root, tmp_path / "work", memory_mib=128)
+    ok, reason = b.available()
+    if not ok:
+        pytest.skip(f"{request.param}: {reason}")
+    prepared = b.prepare(bench_image)
+    assert prepared.shared_bytes > 0
+    yield b
+    b.cleanup()
+    assert b.live() == []
+
+
+def test_boot_exec_isolation_destroy(backend):
+    inst = backend.launch(LaunchSpec(argv=[IN_IMAGE, "ready"], ready_timeout=180))
+    name = inst.name
+    try:
+        assert 0 < inst.startup < 180
+        assert backend.accel in ("kvm", "tcg")
+        assert inst.metadata["accel"] == backend.accel
+        if backend.name == "vm-micro":
+            assert {"vmm", "kernel", "init"} <= set(inst.phases)
+        pids = inst.host_pids()
+        assert pids, "the QEMU process of the guest"
+        res = inst.exec([inst.probe, "cpu", "5"], timeout=120)
+        assert res.exit_code == 0, res.stderr
+        assert number(parse_output(res.stdout), "events_per_s") > 0
+        assert inst.disk_usage() > 0  # the qcow2 overlay
+    finally:
+        inst.destroy()
+    inst.destroy()
+    assert qemu_pids(name) == []
+
+
+def test_vm_isolation_matrix(backend):
+    samples = Isolation().run_once(backend, Context(run_id="t"))
+    m = {s.metric.split(".", 1)[1]: int(s.value) for s in samples}
+    assert m == {k: 1 for k in m}, {s.metric: s.metadata["detail"] for s in samples}
+    assert all(s.metadata["accel"] == backend.accel for s in samples)
