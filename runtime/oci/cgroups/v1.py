@@ -361,6 +361,12 @@ class V1Manager(CgroupManager):
                 ns_per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
                 s["cpu_user_ns"] = ticks.get("user", 0) * ns_per_tick
                 s["cpu_system_ns"] = ticks.get("system", 0) * ns_per_tick
+        elif self.paths.get("") and os.path.exists(os.path.join(self.paths[""], "cpu.stat")):
+            # hybrid without cpuacct: cgroup2 keeps CPU time for every cgroup
+            cpu = files.read_keyed(os.path.join(self.paths[""], "cpu.stat"))
+            s["cpu_ns"] = cpu.get("usage_usec", 0) * 1000
+            s["cpu_user_ns"] = cpu.get("user_usec", 0) * 1000
+            s["cpu_system_ns"] = cpu.get("system_usec", 0) * 1000
         mem = self.paths.get("memory")
         if mem and os.path.isdir(mem):
             # As docker stats: the page cache the kernel can drop at once is not "used".

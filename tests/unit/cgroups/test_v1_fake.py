@@ -330,3 +330,12 @@ def test_update_refuses_more_cpus_than_the_host_using_the_current_period(v1):
         mgr.update({"cpu": {"quota": 1500000}})  # period stays 500000
     mgr.update({"cpu": {"quota": 900000}})
     assert read(f"{mgr.paths['cpu']}/cpu.cfs_quota_us") == "900000"
+
+
+def test_hybrid_cpu_time_from_cgroup2_without_cpuacct(fakefs):
+    fs = fakefs("hybrid", v1_controllers=("memory", "pids"))
+    mgr = open_manager(None, "c1", root=str(fs.root))
+    mgr.apply({})
+    fs.write(fs.root / "unified" / "virtlab" / "c1" / "cpu.stat", "usage_usec 7\nuser_usec 5\nsystem_usec 2\n")
+    s = mgr.stats()
+    assert (s["cpu_ns"], s["cpu_user_ns"], s["cpu_system_ns"]) == (7000, 5000, 2000)
