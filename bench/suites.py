@@ -55,10 +55,10 @@ QUICK = Suite(
         "forkexec": {"forks": 50},
         "network": {"mb": 64, "rounds": 300},
         "http": {"requests": 200},
-        "density": {"cap": 20, "cap_vm": 3, "max_seconds": 120.0},
+        "density": {"cap": 20, "cap_vm": 3, "max_seconds": 60.0},
         # Each row stops repeating once it used its share of the 10 minutes (recorded as a warning).
-        "budget_s": {"boot": 120, "cpu": 40, "memory": 40, "fileio": 40, "syscall": 40, "forkexec": 40,
-                     "network": 40, "http": 40, "disk": 40, "density": 150, "isolation": 60},
+        "budget_s": {"boot": 100, "cpu": 35, "memory": 35, "fileio": 35, "syscall": 35, "forkexec": 35,
+                     "network": 35, "http": 35, "disk": 30, "density": 120, "isolation": 50},
     },
 )
 

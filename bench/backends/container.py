@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, Prepared, descendants
 from bench.errors import LaunchError
+from bench.image import dir_bytes
 
 
 def _engine_available() -> str | None:
@@ -142,7 +143,7 @@ class ContainerBackend(Backend):
 
             store = ImageStore(self.root / "image")
             img = store.resolve(image.ref)
-            shared = sum(__import__("bench.image", fromlist=["dir_bytes"]).dir_bytes(d) for d in store.snapshot_dirs(img))
+            shared = sum(dir_bytes(d) for d in store.snapshot_dirs(img))
         except Exception:  # noqa: BLE001 - fall back to the flattened size
             pass
         self.prepared = Prepared(image=image.ref, digest=image.digest, shared_bytes=shared,
