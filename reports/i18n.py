@@ -44,6 +44,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col.unit": "unit", "col.dropped": "dropped", "col.host": "Host", "col.row": "Row",
         "col.check": "Check", "col.rule": "Rule applied",
         "summary.title": "The verdicts at a glance",
+        "legend.verdicts": "Holds: the measurements agree with the claim. Holds, with nuance: the direction is "
+                           "right but the numbers or the reasons need a qualifier. Does not hold here: this "
+                           "machine measured something else. Not measured: the data to judge is missing, and the "
+                           "row says why.",
         "host.title": "Host {host}",
         "hosts.note": "Runs from {n} hosts are shown side by side. Every ratio and comparison uses numbers "
                       "from one host only.",
@@ -244,6 +248,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col.unit": "单位", "col.dropped": "剔除", "col.host": "主机", "col.row": "行",
         "col.check": "检查项", "col.rule": "判定规则",
         "summary.title": "结论一览",
+        "legend.verdicts": "成立：测量结果与说法一致。基本成立，但有前提：方向正确，但数字或原因需要加以限定。"
+                           "在本机不成立：这台机器测到的是另一回事。未测量：缺少判断所需的数据，该行会说明原因。",
         "host.title": "主机 {host}",
         "hosts.note": "来自 {n} 台主机的结果并排显示。每个比值和比较只使用同一台主机的数据。",
         "section.table": "教科书对比表与证据",
