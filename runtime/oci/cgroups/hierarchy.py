@@ -157,40 +157,58 @@ def base_dir(mountpoint: str, mount_root: str, relative: bool, own_path: str | N
     return os.path.join(mountpoint, own.lstrip("/"))
 
 
-def create_tree(base: str, parts: list[str], on_level=None) -> str:
-    """Create ``base/parts...`` level by level and return it.
+def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
+    """Create ``base/parts...`` level by level; return the directories this call made.
 
     ``on_level(dir)`` runs on every level (new or not) before the next is made: the v1
     cpuset controller needs cpus and mems copied down before a child can hold tasks.
-    A concurrent ``remove_tree`` may delete a shared parent between two mkdirs; then try again.
+    A concurrent ``remove_tree`` may delete a shared parent between two mkdirs; then try
+    again. On failure the levels made here are removed again.
     """
     if not os.path.isdir(base):
         raise CgroupError(f"cannot create cgroup under {base}: no such cgroup")
-    for attempt in range(5):
-        path = base
-        try:
-            for part in parts:
-                path = os.path.join(path, part)
-                try:
-                    os.mkdir(path, 0o755)
-                except FileExistsError:
-                    if not os.path.isdir(path):
-                        raise CgroupError(f"cannot create cgroup {path}: a file is in the way") from None
-                else:
-                    _mark_created(path)
-                if on_level is not None:
-                    on_level(path)
-            return path
-        except FileNotFoundError:
-            if attempt == 4:
-                raise CgroupError(f"cannot create cgroup {path}: a parent kept disappearing") from None
-        except CgroupError as exc:
-            if files.is_errno(exc, files.ENOENT) and attempt < 4:
-                continue
-            raise
-        except OSError as exc:
-            raise CgroupError(f"cannot create cgroup {path}: {exc.strerror}") from exc
+    made: list[str] = []
+    try:
+        for attempt in range(5):
+            path = base
+            try:
+                for part in parts:
+                    path = os.path.join(path, part)
+                    try:
+                        os.mkdir(path, 0o755)
+                    except FileExistsError:
+                        if not os.path.isdir(path):
+                            raise CgroupError(f"cannot create cgroup {path}: a file is in the way") from None
+                    else:
+                        made.append(path)
+                        _mark_created(path)
+                    if on_level is not None:
+                        on_level(path)
+                return made
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise CgroupError(f"cannot create cgroup {path}: a parent kept disappearing") from None
+                made = [m for m in made if os.path.isdir(m)]
+            except CgroupError as exc:
+                if files.is_errno(exc, files.ENOENT) and attempt < 4:
+                    made = [m for m in made if os.path.isdir(m)]
+                    continue
+                raise
+            except OSError as exc:
+                raise CgroupError(f"cannot create cgroup {path}: {exc.strerror}") from exc
+    except CgroupError:
+        remove_made(made)
+        raise
     raise AssertionError("unreachable")
+
+
+def remove_made(made: list[str]) -> None:
+    """Undo a partial creation: remove the given directories, deepest first, if still empty."""
+    for path in sorted(made, key=len, reverse=True):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def remove_tree(path: str, stop_at: str, timeout: float = 2.0) -> None:

@@ -58,18 +58,21 @@ class V1Manager(CgroupManager):
     # ---------------------------------------------------------------- creation
 
     def _ensure(self) -> bool:
-        """Create missing directories; True when this call created any."""
-        created = False
+        """Create missing directories; True when this call created any. All or nothing."""
+        made: list[str] = []
         cpuset_dirs = {self.paths.get("cpuset")}
-        for d in self._dirs():
-            if os.path.isdir(d):
-                continue
-            if d not in self._creation:
-                raise CgroupError(f"cgroup {d} does not exist")
-            base, parts = self._creation[d]
-            hierarchy.create_tree(base, parts, on_level=_cpuset_inherit if d in cpuset_dirs else None)
-            created = True
-        return created
+        try:
+            for d in self._dirs():
+                if os.path.isdir(d):
+                    continue
+                if d not in self._creation:
+                    raise CgroupError(f"cgroup {d} does not exist")
+                base, parts = self._creation[d]
+                made += hierarchy.create_tree(base, parts, on_level=_cpuset_inherit if d in cpuset_dirs else None)
+        except CgroupError:
+            hierarchy.remove_made(made)
+            raise
+        return bool(made)
 
     def apply(self, resources: dict | None) -> None:
         """Create the cgroup directories and write ``resources`` (OCI linux.resources)."""

@@ -64,8 +64,7 @@ class V2Manager(CgroupManager):
             if self._creation is None:
                 raise CgroupError(f"cgroup {self.dir} does not exist")
             base, parts = self._creation
-            hierarchy.create_tree(base, parts)
-            created = True
+            created = bool(hierarchy.create_tree(base, parts))
         self._enable(set(ALWAYS) | (controllers or set()))
         return created
 

@@ -339,3 +339,14 @@ def test_hybrid_cpu_time_from_cgroup2_without_cpuacct(fakefs):
     fs.write(fs.root / "unified" / "virtlab" / "c1" / "cpu.stat", "usage_usec 7\nuser_usec 5\nsystem_usec 2\n")
     s = mgr.stats()
     assert (s["cpu_ns"], s["cpu_user_ns"], s["cpu_system_ns"]) == (7000, 5000, 2000)
+
+
+def test_partial_creation_is_undone(v1):
+    (v1.root / "pids" / "virtlab").mkdir()
+    (v1.root / "pids" / "virtlab" / "c1").write_text("")  # a file where the cgroup should go
+    mgr = open_manager(None, "c1", root=str(v1.root))
+    with pytest.raises(CgroupError, match="a file is in the way"):
+        mgr.apply({"memory": {"limit": 64 << 20}})
+    for ctrl in v1.v1_controllers:
+        if ctrl != "pids":
+            assert not (v1.root / ctrl / "virtlab").exists(), ctrl
