@@ -16,9 +16,7 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -315,7 +313,7 @@ class Engine:
                 "Env": env,
                 "WorkingDir": workdir,
                 "User": spec.user if spec.user is not None else (icfg.get("User") or ""),
-                "Hostname": spec.hostname or (cid[:12] if norm["network"] != "host" else socket.gethostname()),
+                "Hostname": spec.hostname or (cid[:12] if norm["network"] != "host" else os.uname().nodename),
                 "StopSignal": stop_signal or signal.SIGTERM,
                 "StopTimeout": spec.stop_timeout,
                 "Labels": {**(icfg.get("Labels") or {}), **norm["labels"]},
@@ -338,6 +336,8 @@ class Engine:
             self._release_anonymous(locals().get("mounts") or [])
             with contextlib.suppress(Exception):
                 self.images.release(img.id, f"container:{cid}")
+            import shutil
+
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         return Container(cid, name or "", spec.image, Status.CREATED, rec)
@@ -745,6 +745,8 @@ def _rmtree(path: Path) -> None:
     merged = path / "merged"
     if overlay.is_mounted(merged):
         overlay.unmount(merged)
+    import shutil
+
     try:
         shutil.rmtree(path)
     except FileNotFoundError:

@@ -6,11 +6,11 @@ Python 3.11 has no os.mount/os.openat2; this is the one seam where the engine ca
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import struct
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# CDLL(None) is the libc the interpreter already links; ctypes.util.find_library would run ldconfig.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.syscall.restype = ctypes.c_long

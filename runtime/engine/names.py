@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 
 from runtime.engine.errors import InvalidArgument
 
@@ -53,9 +53,10 @@ def validate_name(name: str, what: str = "container") -> str:
 
 def new_id() -> str:
     """A fresh 64-hex container ID (docker's shape)."""
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
 
 
 def random_name() -> str:
     """A docker-style adjective_scientist name."""
-    return f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+    r = int.from_bytes(os.urandom(4), "little")
+    return f"{_ADJECTIVES[r % len(_ADJECTIVES)]}_{_NOUNS[(r >> 16) % len(_NOUNS)]}"
