@@ -44,6 +44,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col.unit": "unit", "col.dropped": "dropped", "col.host": "Host", "col.row": "Row",
         "col.check": "Check", "col.rule": "Rule applied",
         "summary.title": "The verdicts at a glance",
+        "hosts.title": "Hosts side by side (headline numbers; each host's own ratios)",
         "legend.verdicts": "Holds: the measurements agree with the claim. Holds, with nuance: the direction is "
                            "right but the numbers or the reasons need a qualifier. Does not hold here: this "
                            "machine measured something else. Not measured: the data to judge is missing, and the "
@@ -248,6 +249,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col.unit": "单位", "col.dropped": "剔除", "col.host": "主机", "col.row": "行",
         "col.check": "检查项", "col.rule": "判定规则",
         "summary.title": "结论一览",
+        "hosts.title": "各主机并排（主要数字；比值只在各自主机内计算）",
         "legend.verdicts": "成立：测量结果与说法一致。基本成立，但有前提：方向正确，但数字或原因需要加以限定。"
                            "在本机不成立：这台机器测到的是另一回事。未测量：缺少判断所需的数据，该行会说明原因。",
         "host.title": "主机 {host}",

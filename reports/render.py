@@ -88,6 +88,13 @@ def _perf_table(an: HostAnalysis) -> tuple[list[str], list[str], dict[tuple[str,
     return workloads, names, cells
 
 
+def key_numbers(row, limit: int = 6) -> list[tuple[str, str]]:
+    """The headline numbers of a row's container and VM backends, for the hosts-side-by-side table."""
+    out = [(c.backend.label, c.headline) for c in row.cells
+           if c.headline and not c.missing and c.backend.kind in ("container", "vm")]
+    return out[:limit]
+
+
 def _environment(loader_pkg: str = "reports") -> dict[str, jinja2.Environment]:
     loader = jinja2.PackageLoader(loader_pkg, "templates")
     html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
@@ -123,6 +130,7 @@ def _context(view: ReportView) -> dict:
         "anchors": ANCHORS,
         "summary_cells": _summary_cells,
         "perf_table": _perf_table,
+        "key_numbers": key_numbers,
         "Markup": Markup,
         "orig_claims": i18n.ORIGINAL_CLAIMS,
         "orig_rows": i18n.ORIGINAL_ROW_NAMES,
