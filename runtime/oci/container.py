@@ -43,7 +43,8 @@ class Options:
         self.preserve_fds = preserve_fds
         self.console_fd = console_fd  # run: a socket end the init sends the pty master over
         self.log = log or (lambda level, msg: None)
-        self.rootfs_fd = -1  # set in the child
+        self.rootfs_fd = -1  # set in the child, before any user namespace
+        self.fifo_fd = -1
 
 
 def _needs_cgroups(config: dict) -> bool:
@@ -262,6 +263,7 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
         h = linux.host()
         # Opened as the host's root, before any user namespace: see rootfs.prepare.
         opts.rootfs_fd = os.open(rfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        opts.fifo_fd = os.open(os.path.join(st["dir"], FIFO), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         user_joins = [j for j in plan.join if j[0] == "user"]
         if user_joins:
             namespaces.join(user_joins, h)
@@ -312,7 +314,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     h = linux.host()
     if plan.unshare & linux.CLONE_NEWCGROUP:
         h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
-    fifo_fd = os.open(os.path.join(st["dir"], FIFO), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    fifo_fd = opts.fifo_fd
     sock = None
     if proc and proc.terminal and opts.console_socket:
         from runtime.oci import console
