@@ -104,6 +104,8 @@ class RegistryClient:
 
         self.httpx = httpx
         self.registry = registry
+        # Docker Hub's API lives on another host than its name; credentials stay keyed by the name.
+        self.api_host = "registry-1.docker.io" if registry == "docker.io" else registry
         self.auth_file = AuthFile(root)
         self.settings = RegistrySettings.load(store_path or Path(root) / "image", registry, ca)
         self.credentials = credentials if credentials is not None else self.auth_file.get(registry)
@@ -138,20 +140,20 @@ class RegistryClient:
             return self.base
         httpx = self.httpx
         try:
-            self.client.get(f"https://{self.registry}/v2/")
-            self.base = f"https://{self.registry}"
+            self.client.get(f"https://{self.api_host}/v2/")
+            self.base = f"https://{self.api_host}"
         except httpx.ConnectError as exc:
             text = str(exc)
             if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
                 raise RegistryError(f"TLS certificate of {self.registry} is not trusted: {text} "
                                     f"(trust its CA with --tls-ca or {self.settings_path()})") from exc
             if not self.settings.http:
-                raise RegistryError(f"cannot reach https://{self.registry}: {text}") from exc
-            self.base = f"http://{self.registry}"
+                raise RegistryError(f"cannot reach https://{self.api_host}: {text}") from exc
+            self.base = f"http://{self.api_host}"
         except httpx.HTTPError as exc:
             if not self.settings.http:
-                raise RegistryError(f"cannot reach https://{self.registry}: {exc}") from exc
-            self.base = f"http://{self.registry}"
+                raise RegistryError(f"cannot reach https://{self.api_host}: {exc}") from exc
+            self.base = f"http://{self.api_host}"
         return self.base
 
     def settings_path(self) -> str:
@@ -406,6 +408,8 @@ class RegistryClient:
                 else:
                     report.status(ident, "Pulling fs layer")
                     todo.append((layer, diff_id, ident))
+            for _, _, ident in todo[DOWNLOADS:]:
+                report.status(ident, "Waiting")
             self._fetch_and_extract(ref, store, todo, report)
             store.put_blob_bytes(cfg_bytes)
             try:

@@ -489,6 +489,17 @@ class ImageStore:
         except ImageNotFound:
             return False
 
+    def image_disk_usage(self, img: Image) -> dict:
+        """Bytes on disk for `img` (allocated, shared layers included): blobs, snapshots and their total."""
+        blobs = 0
+        for d in {img.digest, img.id, *(lyr.digest for lyr in img.layers)}:
+            try:
+                blobs += self.blob_path(d).stat().st_blocks * 512
+            except FileNotFoundError:
+                pass
+        snaps = sum(self.snapshot_meta(d).get("disk_bytes", 0) for d in {lyr.diff_id for lyr in img.layers})
+        return {"blobs": blobs, "snapshots": snaps, "total": blobs + snaps}
+
     def image_size(self, img: Image) -> int:
         """Uncompressed size of the image's content (what docker shows as SIZE)."""
         total = 0

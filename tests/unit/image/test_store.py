@@ -311,3 +311,10 @@ def test_engine_style_holder_names(store):
         store.untag("eng:1")
     store.release(img.id, "container:0123456789abcdef0123")
     assert store.holders(img.id) == []
+
+
+def test_image_disk_usage(store):
+    img = store.import_tar(io.BytesIO(gz(ROOTFS)), "du:1")
+    use = store.image_disk_usage(img)
+    assert use["blobs"] > 0 and use["snapshots"] > 0 and use["total"] == use["blobs"] + use["snapshots"]
+    assert use["total"] <= store.disk_usage()["total"]
