@@ -215,3 +215,37 @@ def test_credentials_file_shape_and_mode(tmp_path):
     assert a.remove("localhost:5000") and not a.remove("localhost:5000")
     assert is_loopback("127.0.0.1:5000") and is_loopback("localhost") and is_loopback("[::1]:5000")
     assert not is_loopback("registry.example:5000") and not is_loopback("10.0.0.1")
+
+
+def test_truncated_bodies_keep_partial_for_resume(tmp_path, store):
+    """A registry that keeps cutting the blob short: bounded attempts, partial kept, a later pull resumes."""
+    big = gz(make_tar(entry("file", "big", bytes(range(256)) * 4000)))
+    diff = of_bytes(make_tar(entry("file", "big", bytes(range(256)) * 4000)))
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()
+    man = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST,
+                      "config": {"mediaType": oci.OCI_CONFIG, "digest": of_bytes(cfg), "size": len(cfg)},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                  "digest": of_bytes(big), "size": len(big)}]}).encode()
+    fake = FakeRegistry()
+    fake.manifest = man
+    fake.blobs = {of_bytes(cfg): cfg, of_bytes(big): big}
+    served = []
+
+    def stingy(request):
+        resp = fake(request)
+        if "/blobs/" in request.url.path and of_bytes(big)[7:] in request.url.path:
+            body = resp.content[:100]
+            served.append(len(body))
+            return httpx.Response(resp.status_code, content=body)
+        return resp
+
+    with RegistryClient(HOST, tmp_path / "r", transport=httpx.MockTransport(stingy)) as c, \
+            pytest.raises(RegistryError, match="run pull again to resume"):
+        c.pull(parse(f"{HOST}/app:1"), store)
+    part = store.partial_dir / of_bytes(big)[7:]
+    assert part.stat().st_size == sum(served) == 300
+    assert store.images() == []
+    with RegistryClient(HOST, tmp_path / "r", transport=httpx.MockTransport(fake)) as c:
+        c.pull(parse(f"{HOST}/app:1"), store)
+    assert not part.exists()
+    assert any(r.headers.get("range") == "bytes=300-" for r in fake.requests)
