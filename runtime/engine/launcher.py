@@ -49,9 +49,11 @@ def prepare_bundle(engine: Any, rec: dict[str, Any]) -> None:
     netns = network.setup(engine, rec)
     etc = _etc_files(engine, rec, cdir)
     mounts = []
+    managed_hosts = (rec.get("NetworkSettings") or {}).get("HostsPath")
     for name, dest in (("hosts", "/etc/hosts"), ("hostname", "/etc/hostname"), ("resolv.conf", "/etc/resolv.conf")):
         if name in etc:
-            mounts.append({"destination": dest, "type": "bind", "source": str(cdir / name),
+            src = managed_hosts if name == "hosts" and managed_hosts else str(cdir / name)
+            mounts.append({"destination": dest, "type": "bind", "source": src,
                            "options": ["rbind", "rprivate", "nosuid", "nodev", "noexec"]})
     for m in rec.get("Mounts") or []:
         opts = ["rbind", "rprivate"] + ([] if m.get("RW", True) else ["ro"])

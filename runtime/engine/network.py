@@ -90,8 +90,10 @@ def setup(engine: Any, rec: dict[str, Any]) -> str | None:
         ports = [PortSpec(host_ip=p["host_ip"] or "0.0.0.0", host_port=p["host_port"],
                           container_port=p["container_port"], proto=p["proto"])
                  for p in _ports(rec)]
-        att = _manager(engine).attach(cid, str(path), network=net, name=rec["Name"],
-                                      aliases=[rec["Name"], cid[:12]], ports=ports)
+        nm = _manager(engine)
+        att = nm.attach(cid, str(path), network=net, name=rec["Name"], aliases=[cid[:12]], ports=ports,
+                        hostname=rec["Hostname"])
+        hosts_path = str(nm.hosts_path(cid))
     except BaseException as exc:
         with contextlib.suppress(Exception):
             _manager(engine).detach(cid)
@@ -101,7 +103,8 @@ def setup(engine: Any, rec: dict[str, Any]) -> str | None:
         raise EngineError(f"cannot attach container {rec['Name']} to network {net}: {exc}") from exc
     a = asdict(att) if is_dataclass(att) else dict(vars(att))
     a["ports"] = [asdict(p) if is_dataclass(p) else p for p in a.get("ports") or []]
-    rec["NetworkSettings"] = {"Networks": {net: a}, "NetnsPath": str(path)}
+    # the network keeps this hosts file current as peers come and go; it is bind-mounted as is
+    rec["NetworkSettings"] = {"Networks": {net: a}, "NetnsPath": str(path), "HostsPath": hosts_path}
     return str(path)
 
 

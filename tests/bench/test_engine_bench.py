@@ -112,7 +112,7 @@ def test_run_rm_true_vs_podman(tmp_path):
     }
     times: dict[str, list[float]] = {k: [] for k in cmds}
     try:
-        for name, argv in cmds.items():  # warm-up: page cache, monitor build
+        for argv in cmds.values():  # warm-up: page cache, monitor build
             _timed(argv)
         for _ in range(n):  # interleaved A, B, C so that load on the shared host hits all alike
             for name, argv in cmds.items():

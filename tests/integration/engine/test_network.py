@@ -1,0 +1,89 @@
+"""Containers on bridge networks: addresses, /etc/hosts, name resolution between peers, published ports."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from runtime.engine import ContainerSpec
+from runtime.engine.errors import EngineError
+
+pytestmark = pytest.mark.root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def user_network(engine):
+    from runtime.network import NetworkManager
+
+    nm = NetworkManager(engine.root / "network")
+    nm.create("vltestnet", subnet="10.231.7.0/24")
+    yield "vltestnet"
+    for c in engine.list(all=True):
+        engine.remove(c.id, force=True)
+    nm.remove("vltestnet")
+
+
+def test_default_bridge_gives_an_address_and_hosts(engine):
+    c = engine.create(ContainerSpec(image="busybox", cmd=["sh", "-c", "ip -4 addr show eth0; cat /etc/hosts"],
+                                    name="nettest"))
+    engine.start(c.id)
+    assert engine.wait(c.id) == 0
+    out = "\n".join(e.text for e in engine.logs(c.id))
+    ip = engine.inspect(c.id)
+    assert "inet 10." in out and "nettest" in out and "localhost" in out
+    engine.remove(c.id)
+    assert not any(n.startswith(f"vl-{c.id[:12]}") for n in __import__("os").listdir("/run/netns"))
+    del ip
+
+
+def test_peers_resolve_each_other_by_name(engine, user_network):
+    srv = engine.create(ContainerSpec(image="busybox", cmd=["sleep", "60"], name="server", network=user_network))
+    engine.start(srv.id)
+    cli = engine.create(ContainerSpec(image="busybox", cmd=["sleep", "60"], name="client", network=user_network))
+    engine.start(cli.id)
+    r = engine.exec(cli.id, ["ping", "-c", "1", "-W", "2", "server"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    srv_ip = engine.inspect("server")["NetworkSettings"]["Networks"][user_network]["IPAddress"]
+    assert srv_ip.startswith("10.231.7.")
+    assert srv_ip in engine.exec(cli.id, ["cat", "/etc/hosts"]).stdout.decode()
+
+
+def test_published_port_reaches_the_container(engine):
+    port = free_port()
+    c = engine.create(ContainerSpec(
+        image="busybox", network="bridge", ports=[f"127.0.0.1:{port}:80"],
+        cmd=["sh", "-c", "mkdir -p /www && echo hello-from-container > /www/index.html && httpd -f -p 80 -h /www"]))
+    engine.start(c.id)
+    body = None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+            break
+        except OSError:
+            time.sleep(0.2)
+    assert body == "hello-from-container\n"
+    ports = engine.inspect(c.id)["NetworkSettings"]["Ports"]
+    assert ports["80/tcp"][0]["HostPort"] == str(port)
+    # the same host port again: refused, and nothing is left of the second container's start
+    c2 = engine.create(ContainerSpec(image="busybox", network="bridge", ports=[f"127.0.0.1:{port}:80"],
+                                     cmd=["true"]))
+    with pytest.raises(EngineError):
+        engine.start(c2.id)
+    assert engine.record(c2.id)["State"]["Status"] == "exited"
+    engine.remove(c.id, force=True)
+
+
+def test_unknown_network_is_refused_before_anything_exists(engine):
+    with pytest.raises(EngineError, match="not found"):
+        engine.create(ContainerSpec(image="busybox", cmd=["true"], network="nosuchnet"))
+    assert engine.list(all=True) == []
