@@ -172,3 +172,13 @@ def test_in_use_error_type(root, tarball):
     with pytest.raises(ImageInUse):
         store.remove(store.resolve("u:1"))
     store.release(store.resolve("u:1").id, "c1")
+
+
+def test_save_to_stdout_and_load_from_stdin(root, tarball, tmp_path):
+    ok(root, "import", str(tarball), "pipe:1")
+    saved = subprocess.run([str(VIRTLAB), "--root", str(root), "save", "pipe:1"], capture_output=True, timeout=60)
+    assert saved.returncode == 0 and saved.stdout[:512].strip(b"\0")
+    loaded = subprocess.run([str(VIRTLAB), "--root", str(tmp_path / "other"), "load"], input=saved.stdout,
+                            capture_output=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert b"Loaded image: pipe:1" in loaded.stdout
