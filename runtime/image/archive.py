@@ -168,7 +168,7 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
         tf = tarfile.open(fileobj=dec, mode="r|", errorlevel=2)
     except tarfile.ReadError as exc:
         raise InvalidArchive(f"not a tar archive: {exc}") from exc
-    count = 0
+    count = total = 0
     try:
         for m in tf:
             count += 1
@@ -199,6 +199,9 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
                 raise LimitExceeded(f"archive member {name!r} is {m.size} bytes, over the limit")
             if name in staged.files:
                 raise InvalidArchive(f"archive has {name!r} twice")
+            total += m.size
+            if total > limits.max_archive_bytes:
+                raise LimitExceeded(f"archive holds more than {limits.max_archive_bytes} bytes")
             dst = st / f"m{len(staged.files)}"
             src = tf.extractfile(m)
             with open(dst, "xb") as f:

@@ -22,6 +22,7 @@ class Limits:
     max_header_bytes: int = 1 * MiB  # one PAX or GNU long-name header
     max_layers: int = 256  # layers of one image
     max_archive_members: int = 100_000  # members of a save/load archive
+    max_archive_bytes: int = 64 * GiB  # bytes staged from one save/load archive
 
 
 DEFAULT = Limits()

@@ -182,3 +182,15 @@ def test_save_to_path_is_atomic(store, tmp_path):
     with pytest.raises(ImageError):
         archive.save_to_path(store, ["p:1", "missing:1"], tmp_path / "bad.tar")
     assert sorted(os.listdir(tmp_path)) == ["host", "out.tar"]
+
+
+def test_archive_total_size_and_member_count_capped(host):
+    from runtime.image.limits import Limits
+    from runtime.image.store import ImageStore
+
+    store = ImageStore(host / "capped" / "image", limits=Limits(max_archive_bytes=100_000, max_archive_members=5))
+    store.ensure()
+    files = {f"blobs/sha256/{i:064x}": b"z" * 40_000 for i in range(3)}
+    _refused(store, gz(_tar(files)), "more than 100000 bytes", LimitExceeded)
+    files = {f"blobs/sha256/{i:064x}": b"z" for i in range(6)}
+    _refused(store, _tar(files), "more than 5 members", LimitExceeded)
