@@ -144,3 +144,23 @@ def test_isolated_network_and_crash_leftovers(drv):
         drv.remove(name)
         if not had_network:
             remove_network(drv.conn)
+
+
+@pytest.mark.slow
+def test_full_profile_boots_systemd_from_a_debian_image(drv):
+    """Firmware (OVMF) -> systemd-boot -> Debian kernel -> the image's systemd; slow: builds a Debian image."""
+    from runtime.image.build import build_debian
+    from runtime.image.store import ImageStore
+
+    ref = "debian-systemd:vmtest"
+    build_debian(ImageStore(drv.root / "image"), ref=ref, extra=("systemd-sysv",))
+    name = unique("full")
+    drv.create(VmSpec(image=ref, name=name, profile="full", memory_mib=512))
+    boot = drv.start(name, timeout=600)
+    assert set(boot.phases) == {"vmm", "firmware", "kernel", "init"}
+    assert boot.phases["firmware"] > 0  # UEFI really ran
+    r = drv.exec(name, ["sh", "-c", "cat /proc/1/comm; uname -r; test -d /run/systemd/system && echo systemd"])
+    assert r.exit_code == 0 and r.stdout.decode().split()[0] == "systemd"
+    assert drv.stop(name, timeout=60) is None  # systemd powers off; no entrypoint exit code
+    assert [v.state for v in drv.list() if v.name == name] == ["stopped"]
+    assert drv.remove(name)
