@@ -9,6 +9,8 @@ address are never allocated; the lowest free address wins.
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -68,8 +70,11 @@ def parse_gateway(text: str | None, subnet: IPv4Network) -> IPv4Address:
     return gw  # type: ignore[return-value]
 
 
-def host_routes(path: str = "/proc/net/route") -> list[IPv4Network]:
-    """IPv4 destinations of the host's main routing table, without the default route."""
+def host_routes(path: str = "/proc/net/route", skip_ifaces: frozenset[str] | set[str] = frozenset()) -> list[IPv4Network]:
+    """IPv4 destinations of the host's main routing table, without the default route.
+
+    Routes through `skip_ifaces` (this store's own bridges) are left out.
+    """
     out = []
     try:
         with open(path) as f:
@@ -80,7 +85,7 @@ def host_routes(path: str = "/proc/net/route") -> list[IPv4Network]:
                     continue
                 dest = int(fields[1], 16)
                 mask = int(fields[7], 16)
-                if mask == 0:
+                if mask == 0 or fields[0] in skip_ifaces:
                     continue  # the default route overlaps everything; docker ignores it too
                 # /proc/net/route prints addresses in host (little-endian) byte order.
                 d = IPv4Address(dest.to_bytes(4, "little"))
@@ -110,27 +115,48 @@ def pick_subnet(taken: dict[str, IPv4Network], routes: list[IPv4Network]) -> IPv
 
 
 class Ipam:
-    """Allocations of one network, in `ipam/<network id>.json`. Call under the store lock."""
+    """Allocations of one network: one file per address, `ipam/<network id>/<address>`, holding its owner.
+
+    A file per address makes an allocation one O_EXCL create and a release one unlink, with no
+    table to rewrite: the cost stays flat at a thousand containers. Call under the store lock
+    (the O_EXCL create is a second guard).
+    """
 
     def __init__(self, store: Store, net_id: str, subnet: IPv4Network, gateway: IPv4Address):
-        self.path: Path = store.ipam_dir / f"{net_id}.json"
-        self.store = store
+        self.dir: Path = store.ipam_dir / net_id
         self.subnet = subnet
         self.gateway = gateway
 
+    def _names(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self.dir) if not n.startswith(".")]
+        except FileNotFoundError:
+            return []
+
     def allocated(self) -> dict[str, str]:
         """address -> owner."""
-        return self.store.read_json(self.path, {}).get("allocated", {})
+        out = {}
+        for n in self._names():
+            try:
+                out[n] = (self.dir / n).read_text()
+            except FileNotFoundError:
+                pass
+        return out
 
-    def _save(self, alloc: dict[str, str]) -> None:
-        self.store.write_json(self.path, {"subnet": str(self.subnet), "gateway": str(self.gateway), "allocated": alloc})
+    def _claim(self, ip: IPv4Address, owner: str) -> bool:
+        try:
+            fd = os.open(self.dir / str(ip), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, owner.encode())
+        finally:
+            os.close(fd)
+        return True
 
     def allocate(self, owner: str, requested: str | None = None) -> IPv4Address:
-        """Give `owner` an address (the requested one, or the lowest free); same owner, same address."""
-        alloc = self.allocated()
-        for addr, who in alloc.items():
-            if who == owner:
-                return IPv4Address(addr)
+        """Give `owner` an address: the requested one, or the lowest free."""
+        self.dir.mkdir(mode=0o700, exist_ok=True)
         reserved = {self.subnet.network_address, self.subnet.broadcast_address, self.gateway}
         if requested is not None:
             try:
@@ -139,29 +165,28 @@ class Ipam:
                 raise InvalidArgument(f"invalid IPv4 address {requested!r}") from None
             if ip not in self.subnet or ip in reserved:
                 raise InvalidArgument(f"address {ip} is not a usable address of subnet {self.subnet}")
-            if str(ip) in alloc:
+            if not self._claim(ip, owner):
                 raise InvalidArgument(f"address {ip} is already in use on subnet {self.subnet}")
-        else:
-            ip = self._lowest_free(alloc, reserved)
-        alloc[str(ip)] = owner
-        self._save(alloc)
-        return ip
-
-    def _lowest_free(self, alloc: dict[str, str], reserved: set) -> IPv4Address:
-        used = {int(IPv4Address(a)) for a in alloc} | {int(a) for a in reserved}
+            return ip
+        # inet_aton is ~20x faster than IPv4Address(); this runs for every attach on big subnets.
+        used = {int.from_bytes(socket.inet_aton(n), "big") for n in self._names()} | {int(a) for a in reserved}
         first = int(self.subnet.network_address) + 1
         last = int(self.subnet.broadcast_address) - 1
         for n in range(first, last + 1):
-            if n not in used:
+            if n not in used and self._claim(IPv4Address(n), owner):
                 return IPv4Address(n)
         usable = last - first + 1 - (1 if first <= int(self.gateway) <= last else 0)
         raise SubnetExhausted(
             f"no available IPv4 addresses on subnet {self.subnet}: all {usable} usable addresses are allocated"
         )
 
-    def release(self, owner: str) -> None:
-        """Free every address held by `owner` (idempotent)."""
-        alloc = self.allocated()
-        kept = {a: w for a, w in alloc.items() if w != owner}
-        if kept != alloc:
-            self._save(kept)
+    def release(self, owner: str, ip: str | None = None) -> None:
+        """Free the owner's address (`ip` when known, else every address it holds); idempotent."""
+        names = [ip] if ip else self._names()
+        for n in names:
+            path = self.dir / n
+            try:
+                if path.read_text() == owner:
+                    path.unlink()
+            except FileNotFoundError:
+                pass

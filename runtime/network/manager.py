@@ -16,6 +16,8 @@ Lifecycle of kernel objects:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import ipaddress
 import os
@@ -83,6 +85,24 @@ def _host_links() -> list[str]:
         return os.listdir("/sys/class/net")
     except FileNotFoundError:
         return []
+
+
+HOST_LOCK = "/run/virtlab-network.lock"
+
+
+@contextlib.contextmanager
+def host_lock():
+    """A host-wide flock around bridge creation: two stores must not pick the same subnet or bridge name."""
+    try:
+        fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except PermissionError:
+        yield  # not root: no bridge can be created anyway, and the store lock still holds
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _master(link: str) -> str | None:
@@ -187,19 +207,17 @@ class NetworkManager:
             r["name"]: ipaddress.IPv4Network(r["subnet"]) for r in self.store.networks() if r["id"] != exclude
         }
 
-    def _own_bridge_routes(self) -> set[str]:
-        return {r["subnet"] for r in self.store.networks()}
-
-    def _host_routes(self, exclude_subnets: set[str]) -> list[ipaddress.IPv4Network]:
-        # Routes of our own bridges are not conflicts with our own records.
-        return [r for r in ipam.host_routes() if str(r) not in exclude_subnets]
+    def _host_routes(self) -> list[ipaddress.IPv4Network]:
+        """Host routes, minus those of this store's own bridges (their subnets are in our records)."""
+        own = {r["bridge"] for r in self.store.networks() if self._owns_link(r["bridge"])}
+        return ipam.host_routes(skip_ifaces=own)
 
     def _ensure_default_record(self) -> dict:
         with self.store.locked():
             rec = self._find(DEFAULT_NETWORK)
             if rec is not None:
                 return rec
-            subnet = ipam.pick_subnet(self._taken_subnets(), self._host_routes(self._own_bridge_routes()))
+            subnet = ipam.pick_subnet(self._taken_subnets(), self._host_routes())
             rec = self._new_record(DEFAULT_NETWORK, subnet, subnet.network_address + 1, internal=False, default=True)
             self.store.save_network(rec)
             return rec
@@ -237,11 +255,11 @@ class NetworkManager:
         net = ipam.parse_subnet(subnet) if subnet is not None else None
         if gateway is not None and net is None:
             raise InvalidArgument("--gateway needs --subnet")
-        with self.store.locked():
+        with self.store.locked(), host_lock():
             self._ensure_default_record()  # the default network keeps the first free subnet (10.88/16)
             if self._find(name) is not None:
                 raise NetworkExists(name)
-            routes = self._host_routes(self._own_bridge_routes())
+            routes = self._host_routes()
             taken = self._taken_subnets()
             if net is None:
                 net = ipam.pick_subnet(taken, routes)
@@ -340,6 +358,7 @@ class NetworkManager:
         return os.path.exists(f"/sys/class/net/{rec['bridge']}")
 
     def _create_bridge(self, rec: dict) -> None:
+        """Create the network's bridge (call under host_lock(): subnets and link names are host-wide)."""
         fw = None if rec["internal"] else self._firewall_or_none()
         if fw is not None:
             fw.ensure_base()  # the guard chain must exist before route_localnet is set
@@ -369,6 +388,10 @@ class NetworkManager:
         """Make sure the network's bridge exists (default network: pick a free name/subnet first)."""
         if self._bridge_exists(rec) and self._owns_link(rec["bridge"]):
             return rec
+        with host_lock():
+            return self._materialize_locked(rec)
+
+    def _materialize_locked(self, rec: dict) -> dict:
         if rec.get("default") and not self.store.has_members(rec["id"]):
             # Another store may own virtlab0 or have taken the subnet since the record was made.
             changed = False
@@ -376,7 +399,7 @@ class NetworkManager:
                 rec["bridge"] = f"vlbr-{rec['id'][:10]}"
                 changed = True
             net = ipaddress.IPv4Network(rec["subnet"])
-            routes = self._host_routes(set())
+            routes = self._host_routes()
             if any(net.overlaps(r) for r in routes):
                 net = ipam.pick_subnet(self._taken_subnets(exclude=rec["id"]), routes)
                 rec["subnet"], rec["gateway"] = str(net), str(net.network_address + 1)
@@ -543,7 +566,7 @@ class NetworkManager:
         if rec is not None:
             ipam.Ipam(
                 self.store, net_id, ipaddress.IPv4Network(rec["subnet"]), ipaddress.IPv4Address(rec["gateway"])
-            ).release(cid)
+            ).release(cid, ep["ip"])
         self.store.drop_endpoint(net_id, cid)
         if rec is not None:
             self._refresh_hosts(rec, cid)
@@ -667,7 +690,7 @@ class NetworkManager:
                 )
                 for addr, owner in pool.allocated().items():
                     if owner not in members:
-                        pool.release(owner)
+                        pool.release(owner, addr)
                         report["addresses"].append(f"{addr} ({rec['name']})")
                 if rec.get("default") and not members:
                     self._delete_bridge(rec)

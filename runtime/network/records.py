@@ -4,7 +4,7 @@ Layout under `<root>/network/` (owned by runtime/network alone)::
 
     lock                    flock held for every change (parallel CLIs serialise here)
     networks/<id>.json      one network: name, subnet, gateway, bridge, internal, created
-    ipam/<id>.json          address allocations of that network (see ipam.py)
+    ipam/<id>/<address>     one file per allocated address, holding its owner (see ipam.py)
     endpoints/<net id>/<cid>.json   one endpoint: container, ip, mac, veth, names, ports
     ports.json              host ports published by this store (proto/ip/port -> container)
     hosts/<cid>             the /etc/hosts the engine bind-mounts; rewritten in place
@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,7 +107,7 @@ class Store:
         """Replace a JSON file atomically (temp file + rename)."""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
+            f.write(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, path)
 
     @staticmethod
@@ -141,7 +142,7 @@ class Store:
     def drop_network(self, net_id: str) -> None:
         """Forget a network record and its allocations."""
         self.remove(self.networks_dir / f"{net_id}.json")
-        self.remove(self.ipam_dir / f"{net_id}.json")
+        shutil.rmtree(self.ipam_dir / net_id, ignore_errors=True)
 
     def members(self, net_id: str) -> list[dict]:
         """The endpoints on one network."""

@@ -142,7 +142,7 @@ def test_everything_is_removed_on_detach_and_remove(nm, netns):
     assert not nm.firewall.exists()
     store = nm.store
     assert store.all_endpoints() == []
-    assert not (store.ipam_dir / f"{net['id']}.json").exists()
+    assert not (store.ipam_dir / net["id"]).exists()
     assert os.listdir(store.hosts_dir) == []
     assert n1.run("ip -br link").stdout.split()[0] == "lo"  # eth0 went with its peer
 
@@ -358,3 +358,30 @@ def test_cli_lifecycle_as_root(tmp_path, netns):
     finally:
         nm.teardown()
         nm.close()
+
+
+def test_two_stores_materialising_their_default_network_at_once(tmp_path, netns):
+    """Bridge names and subnets are host-wide: concurrent stores must not pick the same ones."""
+    code = (
+        "import sys, json\nfrom runtime.network import NetworkManager\n"
+        "nm = NetworkManager(sys.argv[1]); a = nm.attach('c' * 64, sys.argv[2])\n"
+        "print(json.dumps({'bridge': a.bridge, 'ip': a.ip, 'prefixlen': a.prefixlen}))\n"
+    )
+    stores = [tmp_path / f"s{i}" / "network" for i in range(3)]
+    spaces = [netns() for _ in stores]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(s), ns.path], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for s, ns in zip(stores, spaces, strict=True)]
+    try:
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            outs.append(json.loads(out))
+        assert len({o["bridge"] for o in outs}) == 3
+        nets = [ipaddress.IPv4Network(f"{o['ip']}/{o['prefixlen']}", strict=False) for o in outs]
+        assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+    finally:
+        for s in stores:
+            m = NetworkManager(s)
+            m.teardown()
+            m.close()

@@ -47,15 +47,24 @@ def _pool(tmp_path, subnet="10.9.0.0/24", gw=None):
     return ipam.Ipam(store, "net1", net, ipam.parse_gateway(gw, net))
 
 
-def test_allocation_is_lowest_free_skips_gateway_and_is_stable_per_owner(tmp_path):
+def test_allocation_is_lowest_free_and_skips_the_gateway(tmp_path):
     pool = _pool(tmp_path, gw="10.9.0.2")
     assert str(pool.allocate("a")) == "10.9.0.1"
     assert str(pool.allocate("b")) == "10.9.0.3"  # .2 is the gateway
-    assert str(pool.allocate("a")) == "10.9.0.1"  # same owner, same address
     pool.release("a")
     pool.release("a")  # idempotent
     assert str(pool.allocate("c")) == "10.9.0.1"
     assert pool.allocated() == {"10.9.0.1": "c", "10.9.0.3": "b"}
+
+
+def test_release_by_address_checks_the_owner(tmp_path):
+    pool = _pool(tmp_path)
+    pool.allocate("a")
+    pool.release("b", "10.9.0.2")  # not b's: kept
+    assert pool.allocated() == {"10.9.0.2": "a"}
+    pool.release("a", "10.9.0.2")
+    pool.release("a", "10.9.0.2")
+    assert pool.allocated() == {}
 
 
 def test_allocations_persist_in_the_store(tmp_path):
