@@ -22,6 +22,7 @@ import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from runtime.image import digest as dg
 from runtime.image import oci, reference
@@ -71,15 +72,18 @@ def save(store: ImageStore, names: list[str], out) -> list[Image]:
                 break
         else:
             images.append((img, tags))
-    index, manifest_json, repositories = [], [], {}
+    index: list[dict] = []
+    manifest_json: list[dict] = []
+    repositories: dict[str, dict[str, str]] = {}
     blobs: list[str] = []
     for img, tags in images:
         for d in (img.digest, img.id, *(lyr.digest for lyr in img.layers)):
             if d not in blobs:
                 blobs.append(d)
         base = {"mediaType": img.manifest_media_type, "digest": img.digest, "size": img.manifest_size}
-        for t in tags or [None]:
-            desc = dict(base)
+        entries: list[str | None] = list(tags) or [None]
+        for t in entries:
+            desc: dict = dict(base)
             if t:
                 full = reference.parse(t)
                 desc["annotations"] = {
@@ -91,7 +95,7 @@ def save(store: ImageStore, names: list[str], out) -> list[Image]:
                               "Layers": [f"blobs/sha256/{dg.hex_of(lyr.digest)}" for lyr in img.layers]})
         for t in tags:
             r = reference.parse(t)
-            repositories.setdefault(r.repository, {})[r.tag] = dg.hex_of(img.id)
+            repositories.setdefault(r.repository, {})[r.tag or "latest"] = dg.hex_of(img.id)
     docs = {
         "oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
         "index.json": oci.canonical({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": index}),
@@ -165,7 +169,7 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
     limits = store.limits
     dec, _ = decompressing(stream, "archive")
     try:
-        tf = tarfile.open(fileobj=dec, mode="r|", errorlevel=2)
+        tf = tarfile.open(fileobj=cast(Any, dec), mode="r|", errorlevel=2)
     except tarfile.ReadError as exc:
         raise InvalidArchive(f"not a tar archive: {exc}") from exc
     count = total = 0
@@ -204,6 +208,8 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
                 raise LimitExceeded(f"archive holds more than {limits.max_archive_bytes} bytes")
             dst = st / f"m{len(staged.files)}"
             src = tf.extractfile(m)
+            if src is None:
+                raise InvalidArchive(f"cannot read archive member {name!r}")
             with open(dst, "xb") as f:
                 left = m.size
                 while left:
@@ -216,7 +222,7 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
                     f.write(chunk)
                     left -= len(chunk)
             staged.files[name] = dst
-            tf.members.clear()
+            tf.members.clear()  # type: ignore[attr-defined]  # stream mode would keep every header
     except tarfile.ReadError as exc:
         raise InvalidArchive(f"invalid archive: {exc}") from exc
     return staged
@@ -321,7 +327,7 @@ def _load_docker(store: ImageStore, staged: _Staged, say) -> list[tuple[bytes, l
         if cfg_bytes is None:
             raise LimitExceeded(f"config {e['Config']} is over the limit of {limits.max_json_bytes} bytes")
         m = _BLOB_RE.fullmatch(e["Config"]) or _LEGACY_CONFIG_RE.fullmatch(e["Config"])
-        if dg.of_bytes(cfg_bytes) != f"sha256:{m.group(1)}":
+        if m is None or dg.of_bytes(cfg_bytes) != f"sha256:{m.group(1)}":
             raise InvalidArchive(f"config {e['Config']} does not match its digest")
         config = oci.parse_config(cfg_bytes, len(e["Layers"]), f"config {e['Config']}", limits)
         layers = []

@@ -7,6 +7,7 @@ filesystem. Here gzip, xz, bzip2 and zstd are Python modules, nothing is execute
 from __future__ import annotations
 
 import io
+from typing import Any, cast
 
 from runtime.image.errors import InvalidArchive
 
@@ -112,22 +113,24 @@ def decompressing(raw, what: str = "layer") -> tuple[object, str]:
     """Wrap `raw` in an in-process decompressor chosen by magic; return (stream, kind)."""
     peek = PeekReader(raw)
     kind = detect(peek.head)
+    src = cast(Any, peek)  # a minimal readable object; the decompressors only call read()
+    inner: Any
     if kind == GZIP:
         import gzip
 
-        inner = gzip.GzipFile(fileobj=peek, mode="rb")
+        inner = gzip.GzipFile(fileobj=src, mode="rb")
     elif kind == XZ:
         import lzma
 
-        inner = lzma.LZMAFile(peek, mode="rb")
+        inner = lzma.LZMAFile(src, mode="rb")
     elif kind == BZIP2:
         import bz2
 
-        inner = bz2.BZ2File(peek, mode="rb")
+        inner = bz2.BZ2File(src, mode="rb")
     elif kind == ZSTD:
         import zstandard
 
-        inner = zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True, closefd=False)
+        inner = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True, closefd=False)
     else:
         return peek, NONE
     return _Checked(inner, kind, what), kind

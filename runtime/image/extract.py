@@ -27,6 +27,7 @@ import stat
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from runtime.image import rootpath
 from runtime.image.errors import InvalidArchive, LimitExceeded
@@ -179,7 +180,7 @@ class Extractor:
         """Read a tar stream to its end and apply every member. Raises InvalidArchive on bad input."""
         keeper = _TailKeeper(stream)
         try:
-            tf = tarfile.open(fileobj=keeper, mode="r|", tarinfo=_make_tarinfo_class(self.limits),
+            tf = tarfile.open(fileobj=cast(Any, keeper), mode="r|", tarinfo=_make_tarinfo_class(self.limits),
                               errorlevel=2, encoding="utf-8", errors="surrogateescape")
         except tarfile.ReadError as exc:
             raise InvalidArchive(f"invalid tar archive: {exc}") from exc
@@ -198,7 +199,8 @@ class Extractor:
                     self._member(tf, member)
                 except OSError as exc:
                     raise InvalidArchive(f"cannot extract {member.name[:80]!r}: {exc.strerror or exc}") from exc
-                tf.members.clear()  # stream mode keeps every header otherwise: memory would grow with entries
+                # Stream mode keeps every header otherwise: memory would grow with the entry count.
+                tf.members.clear()  # type: ignore[attr-defined]
             tail = keeper.tail_from(tf.offset)
             if tail and tail[:512].strip(b"\0"):
                 raise InvalidArchive(f"invalid tar archive: truncated or corrupt header at offset {tf.offset}")
@@ -265,6 +267,8 @@ class Extractor:
         fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
             src = tf.extractfile(m)
+            if src is None:
+                raise InvalidArchive(f"cannot read tar member {m.name[:80]!r}")
             left = m.size
             while left > 0:
                 try:

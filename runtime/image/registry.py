@@ -20,6 +20,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from runtime.image import digest as dg
 from runtime.image import oci
@@ -114,7 +115,7 @@ class RegistryClient:
             import ssl
 
             verify = ssl.create_default_context(cafile=self.settings.ca)
-        kwargs = {"timeout": timeout, "follow_redirects": True, "max_redirects": 5, "verify": verify,
+        kwargs: dict[str, Any] = {"timeout": timeout, "follow_redirects": True, "max_redirects": 5, "verify": verify,
                   "headers": {"User-Agent": "virtlab/0.1"}}
         if transport is not None:
             kwargs["transport"] = transport
@@ -216,7 +217,7 @@ class RegistryClient:
     def request(self, method: str, path: str, scope: str = "", stream: bool = False, ok=(200,), **kw):
         """One API call with auth, bounded retries on 5xx and connection errors; returns the response."""
         url = path if path.startswith(("http://", "https://")) else self._base() + path
-        last = None
+        last: Exception | None = None
         attempts = 0
         auth_tries = 0
         while attempts < RETRIES:

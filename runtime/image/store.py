@@ -417,6 +417,8 @@ class ImageStore:
         seen: dict[str, Image] = {}
         for e in entries:
             d = e.get("digest")
+            if not isinstance(d, str):
+                continue
             if d in seen:
                 img = seen[d]
             else:
@@ -440,8 +442,8 @@ class ImageStore:
 
     def refs(self, img: Image) -> list[str]:
         """The names (`repo:tag`) that point at `img`."""
-        return [self._ref_of(e) for e in self._read_index()
-                if e.get("digest") == img.digest and self._ref_of(e)]
+        names = (self._ref_of(e) for e in self._read_index() if e.get("digest") == img.digest)
+        return [n for n in names if n]
 
     def resolve(self, text: str) -> Image:
         """Find an image by `name[:tag]`, `name@sha256:...`, full ID or unique ID prefix."""
@@ -471,7 +473,7 @@ class ImageStore:
                     return found[0]
         if reference.looks_like_id(text):
             prefix = text[len("sha256:") :] if text.startswith("sha256:") else text
-            matches = {}
+            matches: dict[str, Image] = {}
             for img in self._entries_images(entries):
                 if img.id[len("sha256:") :].startswith(prefix):
                     matches.setdefault(img.id, img)
@@ -597,12 +599,12 @@ class ImageStore:
             else:
                 layer = self.ingest_layer(layer_tar, what="commit layer")
             os_name, arch = oci.host_platform()
-            config = copy.deepcopy(base.config) if base else {"architecture": arch, "os": os_name, "config": {},
+            config: dict = copy.deepcopy(base.config) if base else {"architecture": arch, "os": os_name, "config": {},
                                                                "rootfs": {"type": "layers", "diff_ids": []}}
             config["created"] = now_rfc3339()
             if author:
                 config["author"] = author
-            cfg = config.setdefault("config", {}) or {}
+            cfg: dict = dict(config.get("config") or {})
             cfg.update(config_changes or {})
             config["config"] = cfg
             config["rootfs"] = {"type": "layers", "diff_ids": [*config["rootfs"]["diff_ids"], layer.diff_id]}
@@ -680,7 +682,7 @@ class ImageStore:
             if holders and not force:
                 raise ImageInUse(f"conflict: unable to delete {img.short_id} (must be forced) - image is being used "
                                  f"by container {_shown(holders[0])}")
-            actions = [("Untagged", self._ref_of(e)) for e in mine if self._ref_of(e)]
+            actions = [("Untagged", str(self._ref_of(e))) for e in mine if self._ref_of(e)]
             rest = [e for e in entries if not self._same_id(e, img.id)]
             if holders:
                 rest.append({"mediaType": img.manifest_media_type, "digest": img.digest, "size": img.manifest_size})
@@ -790,8 +792,9 @@ class ImageStore:
                     continue
                 unused = not self._holders_locked(img.id)
                 if unused and (all_unused or not self._ref_of(e)):
-                    if self._ref_of(e):
-                        actions.append(("Untagged", self._ref_of(e)))
+                    name = self._ref_of(e)
+                    if name:
+                        actions.append(("Untagged", name))
                     if ("Deleted", img.id) not in actions:
                         actions.append(("Deleted", img.id))
                     continue
