@@ -9,7 +9,7 @@ are refused rather than fetched from elsewhere.
 from __future__ import annotations
 
 import json
-import platform
+import os
 
 from runtime.image import digest as dg
 from runtime.image.compress import LAYER_MEDIA_TYPES
@@ -161,7 +161,7 @@ def parse_config(data: bytes, n_layers: int, what: str = "image config", limits:
 
 def host_platform() -> tuple[str, str]:
     """(os, architecture) in OCI terms for this host."""
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()
     arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
             "s390x": "s390x", "riscv64": "riscv64"}.get(machine, machine)
     return "linux", arch

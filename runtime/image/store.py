@@ -22,13 +22,11 @@ entry reaches it, and images stay while a container holds them.
 from __future__ import annotations
 
 import copy
-import ctypes
 import datetime as _dt
 import errno
 import json
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,7 +43,6 @@ from runtime.image.errors import (
     InvalidArchive,
     InvalidReference,
 )
-from runtime.image.extract import apply_layer
 from runtime.image.fsutil import atomic_write, disk_usage, fsync_dir, rmtree
 from runtime.image.limits import DEFAULT, Limits
 from runtime.image.locks import flock
@@ -56,7 +53,6 @@ HOLDER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")  # e.g. "container:
 def _shown(holder: str) -> str:
     """A holder as messages show it: the container ID, 12 digits, without a `container:` prefix."""
     return holder.split(":", 1)[-1][:12]
-_COMPRESSION_OF = {"tar": NONE, "gzip": GZIP, "zstd": ZSTD}
 
 
 @dataclass(frozen=True)
@@ -101,6 +97,8 @@ def now_rfc3339() -> str:
 
 def _syncfs(fd: int) -> None:
     """Flush the filesystem holding `fd` (one call instead of an fsync per unpacked file)."""
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syncfs(fd)
@@ -190,7 +188,7 @@ class ImageStore:
     def staging(self, prefix: str = "work"):
         """A private staging directory, removed afterwards whatever happens."""
         self.ensure()
-        d = self.staging_dir / f"{os.getpid()}-{prefix}-{secrets.token_hex(6)}"
+        d = self.staging_dir / f"{os.getpid()}-{prefix}-{os.urandom(6).hex()}"
         d.mkdir(mode=0o700)
         try:
             yield d
@@ -294,6 +292,7 @@ class ImageStore:
                 if declared != kind:
                     raise InvalidArchive(f"{what}: media type {media_type!r} says {declared}, content is {kind}")
             keep_raw = kind in (NONE, GZIP, ZSTD)
+            from runtime.image.extract import apply_layer  # tarfile and friends: only when unpacking
             blob_tmp = st / "blob"
             snap = st / "snap"
             fs = snap / "fs"
@@ -380,6 +379,8 @@ class ImageStore:
         dest.mkdir(parents=True, exist_ok=True)
         if any(dest.iterdir()):
             raise ImageError(f"cannot flatten {img.short_id} into {dest}: directory is not empty")
+        from runtime.image.extract import apply_layer
+
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             for layer in img.layers:
