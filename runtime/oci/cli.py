@@ -39,6 +39,7 @@ Commands:
   resume   thaw a paused container: ID
   spec     write a default config.json: [--bundle DIR] [--rootless]
   features print the supported features as JSON
+  install-launcher DEST  write a lean launcher (python -SI, no site-packages scan) to DEST
 """
 
 # option name -> (dest, takes a value, repeatable)
@@ -79,6 +80,7 @@ _COMMANDS = {
     "spec": {"--bundle": ("bundle", True, False), "-b": ("bundle", True, False),
              "--rootless": ("rootless", False, False)},
     "features": {},
+    "install-launcher": {},
 }
 _ALIASES = {"ls": "list"}
 
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         root = gopts.get("root") or DEFAULT_ROOT
         from runtime.oci import commands
 
-        return getattr(commands, f"cmd_{cmd}")(root, opts, args, log)
+        return getattr(commands, "cmd_" + cmd.replace("-", "_"))(root, opts, args, log)
     except UsageError as e:
         log("error", str(e))
         if log.path:

@@ -229,3 +229,22 @@ def cmd_features(root: str, opts: dict, args: list[str], log) -> int:
     }
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     return 0
+
+
+def cmd_install_launcher(root: str, opts: dict, args: list[str], log) -> int:
+    """install-launcher DEST: a script that starts the runtime without site (-SI): ~3 ms and ~3 MiB less."""
+    if len(args) != 1:
+        raise UsageError("install-launcher needs a destination path")
+    import runtime
+
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(runtime.__file__)))
+    text = (f"#!{sys.executable} -SI\n"
+            "# virtlab-runtime without site-packages processing (written by `virtlab-runtime install-launcher`)\n"
+            f"import sys\nsys.path.insert(0, {pkg_parent!r})\n"
+            "from runtime.oci.cli import main\nsys.exit(main())\n")
+    tmp = args[0] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, args[0])
+    return 0

@@ -192,9 +192,24 @@ def _abort(st: dict, init_pid: int, mgr) -> None:
 
 
 def _remove_dir(path: str) -> None:
-    import shutil
+    """Remove a container's state directory (flat: state.json, exec.fifo, temporaries)."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except IsADirectoryError:
+            import shutil
 
-    shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
 
 
 def _write_pid_file(path: str, pid: int) -> None:

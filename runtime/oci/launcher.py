@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import platform
 import struct
 
 _CODE_X86_64 = bytes.fromhex(
@@ -45,7 +44,7 @@ _SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL | SHRINK | GROW | WRITE
 
 def elf_image() -> bytes | None:
     """The launcher as a static ELF executable for this machine, or None if there is none."""
-    if platform.machine() != "x86_64":
+    if os.uname().machine != "x86_64":
         return None
     code = _CODE_X86_64
     ehdr_size, phdr_size = 64, 56

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 
 from runtime.oci.errors import SyscallError
@@ -94,7 +93,7 @@ class Linux:
     def __init__(self) -> None:
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._libc.syscall.restype = ctypes.c_long
-        self._nr = _NR.get(platform.machine(), _NR["x86_64"])
+        self._nr = _NR.get(os.uname().machine, _NR["x86_64"])
 
     def _check(self, rc: int, what: str) -> int:
         if rc < 0:
