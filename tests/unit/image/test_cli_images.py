@@ -159,7 +159,7 @@ def test_images_path_is_lean(root):
     """`virtlab images` loads neither httpx nor rich."""
     code = ("import sys; from bench.cli import main\n"
             "try:\n    main(['--root', sys.argv[1], 'images'])\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in ('httpx', 'rich', 'pandas', 'libvirt') if m in sys.modules]\n"
+            "bad = [m for m in ('httpx', 'rich', 'pandas', 'libvirt', 'tarfile') if m in sys.modules]\n"
             "print('LOADED', bad)")
     r = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "LOADED []" in r.stdout, r.stdout + r.stderr
