@@ -223,3 +223,51 @@ def prune(ctx, force) -> None:
         click.echo("Deleted Networks:")
         for name in removed:
             click.echo(name)
+
+
+def _running_container(ctx: click.Context, ref: str) -> dict:
+    """The engine's record of a running container on a bridge network (it has a netns to join)."""
+    from runtime.engine import Engine
+
+    root = (ctx.find_root().obj or {}).get("root") or os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab")
+    rec = Engine(root).record(ref)
+    path = (rec.get("NetworkSettings") or {}).get("NetnsPath")
+    if not (rec.get("State") or {}).get("Running"):
+        raise InvalidArgument(f"container {ref} is not running")
+    if not path:
+        raise InvalidArgument(f"container {ref} has no network namespace of its own (--network none or host)")
+    return rec
+
+
+@network.command("connect")
+@click.argument("net")
+@click.argument("container")
+@click.option("--alias", multiple=True, help="Add a network-scoped alias for the container.")
+@click.option("--ip", help="IPv4 address for the container on this network.")
+@click.pass_context
+def connect(ctx, net, container, alias, ip) -> None:
+    """Connect a running container to a network (a new ethN in the container)."""
+    rec = _running_container(ctx, container)
+    with _manager(ctx) as nm:
+        nm.attach(rec["Id"], rec["NetworkSettings"]["NetnsPath"], network=net, name=str(rec["Name"]).lstrip("/"),
+                  aliases=[*alias, rec["Id"][:12]], hostname=rec.get("Hostname") or None, ip=ip)
+
+
+@network.command("disconnect")
+@click.argument("net")
+@click.argument("container")
+@click.option("-f", "--force", is_flag=True, help="Do not fail when the container is not connected.")
+@click.pass_context
+def disconnect(ctx, net, container, force) -> None:
+    """Disconnect a container from a network."""
+    from runtime.engine import Engine
+
+    root = (ctx.find_root().obj or {}).get("root") or os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab")
+    cid = Engine(root).resolve(container)
+    with _manager(ctx) as nm:
+        rec = nm.get(net)
+        if not any(a.network_id == rec["id"] for a in nm.endpoints(cid)):
+            if force:
+                return
+            raise InvalidArgument(f"container {container} is not connected to network {net}")
+        nm.detach(cid, network=rec["id"])

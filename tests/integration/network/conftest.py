@@ -40,7 +40,8 @@ class Netns:
 
     def destroy(self) -> None:
         """Unmount and delete the namespace file (the kernel frees the netns and its veth ends)."""
-        subprocess.run(["umount", self.path], capture_output=True)
+        # -l: a process that still holds the file open (a failed test's child) must not keep it mounted
+        subprocess.run(["umount", "-l", self.path], capture_output=True)
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -314,9 +314,9 @@ def test_parallel_attaches_from_separate_processes(nm, netns, tmp_path):
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(nm.path), f"{i:064x}", ns.path],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i, ns in enumerate(spaces)]
+    results = [p.communicate(timeout=120) for p in procs]  # all of them, before any assert
     ips = []
-    for p in procs:
-        out, err = p.communicate(timeout=60)
+    for p, (out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err
         ips.append(out.strip())
     assert len(set(ips)) == 4
@@ -372,9 +372,9 @@ def test_two_stores_materialising_their_default_network_at_once(tmp_path, netns)
     procs = [subprocess.Popen([sys.executable, "-c", code, str(s), ns.path], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for s, ns in zip(stores, spaces, strict=True)]
     try:
+        results = [p.communicate(timeout=120) for p in procs]
         outs = []
-        for p in procs:
-            out, err = p.communicate(timeout=120)
+        for p, (out, err) in zip(procs, results, strict=True):
             assert p.returncode == 0, err
             outs.append(json.loads(out))
         assert len({o["bridge"] for o in outs}) == 3
