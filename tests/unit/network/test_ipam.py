@@ -131,6 +131,7 @@ def test_host_routes_are_read_from_proc_format(tmp_path):
         "br0\t0000580A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
     )
     assert ipam.host_routes(str(route)) == [N("192.0.2.0/24"), N("10.88.0.0/16")]
+    assert ipam.host_routes(str(route), skip_ifaces={"br0"}) == [N("192.0.2.0/24")]
 
 
 def test_default_subnet_avoids_host_routes_and_other_networks():
