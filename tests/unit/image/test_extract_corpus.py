@@ -409,3 +409,93 @@ def test_case24_nul_in_pax_path_refused(host, store):
     ti = entry("file", "ok", "x")
     ti.pax_headers = {"path": "a\x00b"}
     _refused(store, make_tar(ti), "NUL|invalid")
+
+
+# ------------------------------------------- containerd's TestBreakouts shapes
+
+
+def _flat_two(store, lower: bytes, upper: bytes):
+    img = _stack(store, lower, upper, ref="brk:1")
+    flat = store.path.parent / "flat"
+    store.flatten(img, flat)
+    return img, flat
+
+
+def test_symlink_slash_ended_name(host, store):
+    flat, before = _guard(host, store)
+    snap, flat = _both(store, make_tar(entry("dir", "etc"), entry("sym", "foo/", "/etc"),
+                                       entry("file", "foo/unbroken", "in")))
+    assert (snap / "etc" / "unbroken").read_text() == "in"
+    _unchanged(host, store, before)
+
+
+def test_whiteout_of_a_symlink_removes_the_link_not_its_target(host, store):
+    flat, before = _guard(host, store)
+    img, flat = _flat_two(store, make_tar(entry("dir", "etc"), entry("file", "etc/unbroken", "in"),
+                                          entry("sym", "link", "/etc/unbroken")),
+                          make_tar(entry("file", ".wh.link")))
+    assert not os.path.lexists(flat / "link") and (flat / "etc" / "unbroken").read_text() == "in"
+    _unchanged(host, store, before)
+
+
+def test_whiteout_under_dead_symlink_parent_is_harmless(host, store):
+    flat, before = _guard(host, store)
+    img, flat = _flat_two(store, make_tar(entry("sym", "localetc", "/mnt/nonexistent")),
+                          make_tar(entry("file", "localetc/.wh.unbroken")))
+    assert os.readlink(flat / "localetc") == "/mnt/nonexistent"
+    _unchanged(host, store, before)
+
+
+def test_whiteout_relative_path_is_clamped(host, store):
+    flat, before = _guard(host, store)
+    img, flat = _flat_two(store, make_tar(entry("file", "etc/unbroken", "in"), entry("file", "keep", "k")),
+                          make_tar(entry("file", "../../../.wh.etc")))
+    assert not (flat / "etc").exists() and (flat / "keep").exists()
+    _unchanged(host, store, before)
+
+
+@pytest.mark.parametrize("name", ["./.wh..", "etc/./.wh..", "a/.wh.."])
+def test_whiteout_current_or_parent_directory_refused(host, store, name):
+    flat, before = _guard(host, store)
+    _refused(store, make_tar(entry("file", name)), "invalid whiteout", InvalidArchive)
+    _unchanged(host, store, before)
+
+
+def test_hardlink_symlink_before_create_target(host, store):
+    """Link a symlink that points at /etc/passwd, then create etc/passwd: the link stays a symlink."""
+    flat, before = _guard(host, store)
+    data = make_tar(entry("sym", "localpasswd", "/etc/passwd"), entry("link", "localpasswd_link", "localpasswd"),
+                    entry("file", "etc/passwd", "inside"))
+    snap, flat = _both(store, data)
+    for root in (snap, flat):
+        assert os.path.islink(root / "localpasswd_link")
+        assert (root / "etc" / "passwd").read_text() == "inside"
+    _unchanged(host, store, before)
+
+
+def test_hardlink_relative_long_is_clamped_in_root(host, store):
+    flat, before = _guard(host, store)
+    data = make_tar(entry("file", "etc/passwd", "inside"),
+                    entry("link", "p", "../../../../../../../../../../../../etc/passwd"))
+    snap, flat = _both(store, data)
+    assert os.path.samefile(snap / "p", snap / "etc" / "passwd")
+    _unchanged(host, store, before)
+
+
+def test_directory_override_symlink_and_hardlink(host, store):
+    flat, before = _guard(host, store)
+    data = make_tar(entry("file", "f", "x"), entry("sym", "s", str(host / "etc")), entry("link", "h", "f"),
+                    entry("dir", "s"), entry("dir", "h"), entry("file", "s/in", "1"), entry("file", "h/in", "2"))
+    snap, flat = _both(store, data)
+    for root in (snap, flat):
+        assert (root / "s").is_dir() and not (root / "s").is_symlink() and (root / "h").is_dir()
+        assert (root / "f").read_text() == "x"
+    assert not (host / "etc" / "in").exists()
+    _unchanged(host, store, before)
+
+
+def test_whiteout_named_directory_is_just_a_directory(host, store):
+    flat, before = _guard(host, store)
+    snap, flat = _both(store, make_tar(entry("file", ".wh.etc/unbroken", "x")))
+    assert (snap / ".wh.etc" / "unbroken").read_text() == "x"
+    _unchanged(host, store, before)
