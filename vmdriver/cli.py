@@ -165,6 +165,8 @@ def run(ctx, image, cmd, detach, remove, timeout, verbose, **opts) -> None:
     """Create and boot a VM from IMAGE; print the command's output and pass its exit code through."""
     if detach and remove:
         raise InvalidSpec("--rm and -d together are not supported for VMs (rm the VM after it stops)")
+    if opts["profile"] == "full" and not detach:
+        raise InvalidSpec("a full-profile VM runs the image's systemd, not a command: use -d, then vm exec")
     drv = _driver(ctx)
     v = drv.create(_make_spec(image, cmd, **opts))
     code = 125

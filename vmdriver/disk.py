@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,8 +180,3 @@ def allocated_bytes(path: Path) -> int:
         return os.stat(path).st_blocks * 512
     except OSError:
         return 0
-
-
-def copy_sparse(src: Path, dest: Path) -> None:
-    """Copy a file (used for base images) keeping holes where the filesystem can."""
-    shutil.copyfile(src, dest)

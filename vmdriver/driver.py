@@ -352,6 +352,8 @@ class VmDriver:
             raise NoSuchVm(f"VM {name} has no libvirt domain {domain_name(name)} (a leftover record? rm it)")
         if self._active(dom):
             raise VmDriverError(f"VM {name} is already running")
+        # The overlay must still name our base, as qcow2, and nothing else (SECURITY.md 2.2).
+        disk.check_overlay(Path(rec["overlay"]), Path(rec["artifacts"]["base_disk"]))
         console = Path(rec["console"])
         offset = console.stat().st_size if console.exists() else 0
         requested = time.time()

@@ -9,7 +9,6 @@ import gzip
 import hashlib
 import io
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -210,11 +209,3 @@ def ensure_initramfs(layout: Layout, kernel: GuestKernel) -> Path:
         os.chmod(tmp, 0o644)
         os.replace(tmp, final)
     return final
-
-
-def remove_stale(layout: Layout, keep: Path) -> None:
-    """Remove initramfs images other than `keep` (used by prune)."""
-    for p in layout.initramfs.glob("*.img"):
-        if p != keep:
-            p.unlink(missing_ok=True)
-    shutil.rmtree(layout.tmp / "initramfs", ignore_errors=True)

@@ -45,6 +45,8 @@ def _vl(tmp_path, *args):
         (["exec", "nosuch", "true"], "no such VM: nosuch"),
         (["rm", "nosuch"], "no such VM: nosuch"),
         (["run", "--disk", "/dev/null", "--name", "d1", "busybox"], "not a regular file"),
+        (["run", "--profile", "full", "debian"], "use -d"),
+        (["run", "-d", "--rm", "busybox"], "--rm and -d"),
     ],
 )
 def test_errors_exit_125_with_a_message(tmp_path, args, message):

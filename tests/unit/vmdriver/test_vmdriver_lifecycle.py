@@ -137,3 +137,17 @@ def test_disk_usage_splits_shared_and_instance_bytes(drv, fake_artifacts):
 def test_generated_names_are_valid(drv, fake_artifacts):
     vm = drv.create(VmSpec(image="busybox"), artifacts=fake_artifacts)
     assert vm.name.startswith("vm-") and drv.remove(vm.name)
+
+
+def test_start_refuses_an_overlay_that_no_longer_names_our_base(drv, fake_artifacts, tmp_path):
+    from conftest import qemu_img
+
+    drv.create(_spec(), artifacts=fake_artifacts)
+    overlay = drv.layout.vm_dir("t1") / "overlay.qcow2"
+    other = tmp_path / "shadow.raw"
+    other.write_bytes(b"secret" * 100)
+    overlay.unlink()
+    qemu_img("create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(other), str(overlay), "1M")
+    with pytest.raises(UnsafeDisk, match="backing file"):
+        drv.start("t1", wait_ready=False)
+    assert not drv.conn.lookupByName("virtlab-t1").isActive()
