@@ -1,6 +1,6 @@
 """Benchmark: a report of about 16,000 samples (target: a few seconds, imports included).
 
-Run with `pytest -m bench tests/unit/reports/test_bench.py`; not part of `make test`.
+Run with `pytest -m bench tests/unit/reports/test_report_bench.py`; not part of `make test`.
 """
 
 from __future__ import annotations
