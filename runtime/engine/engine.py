@@ -204,16 +204,19 @@ class Engine:
         st.update(Status=Status.EXITED, Running=False, Paused=False, Restarting=False, Pid=0,
                   ExitCode=int(code), FinishedAtTs=at, Error=error)
 
-    def _finalize(self, rec: dict[str, Any]) -> None:
+    def _finalize(self, rec: dict[str, Any], removing: bool = False) -> None:
         """Release what a stopped container holds on the host: runtime state, cgroup, mounts, netns."""
-        from runtime.engine import network, stats
+        from runtime.engine import network
 
         cid = rec["Id"]
         cdir = self._dir(cid)
         if rec.get("Finalized"):
             return
-        if stats.oom_killed(rec["CgroupsPath"], cid):
-            rec["State"]["OOMKilled"] = True
+        if not removing:  # nobody reads OOMKilled of a container being removed
+            from runtime.engine import stats
+
+            if stats.oom_killed(rec["CgroupsPath"], cid):
+                rec["State"]["OOMKilled"] = True
         with contextlib.suppress(EngineError):
             self.runtime_for(rec).delete(cid, force=True)
         network.teardown(self, rec)
@@ -615,7 +618,10 @@ class Engine:
         """Delete a container: runtime state, cgroup, mounts, netns, upper dir, record, name."""
         cid = self.resolve(ref)
         with self.store.locked(cid):
-            rec = self._settle(cid)
+            rec = self.store.load(cid)
+            exited = self._refresh(rec)
+            if exited:
+                rec["Finalized"] = False
             status = rec["State"]["Status"]
             if status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
                 if not force:
@@ -634,7 +640,7 @@ class Engine:
                 if rec["State"]["Status"] != Status.EXITED:
                     self._mark_exited(rec, 137, time.time())
             rec["Finalized"] = rec.get("Finalized") and rec["State"]["Status"] != Status.EXITED
-            self._finalize(rec)
+            self._finalize(rec, removing=True)
             self._delete_record(rec, volumes)
         return rec["Name"]
 
