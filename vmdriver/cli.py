@@ -224,7 +224,7 @@ def rm(ctx, names, force) -> None:
     from vmdriver.layout import validate_name
 
     drv = _driver(ctx)
-    failed = None
+    failed: VmDriverError | None = None
     for n in names:
         validate_name(n)
         vms = {v.name: v for v in drv.list(all=True)}

@@ -388,8 +388,9 @@ class VmDriver:
         for ch in xml.iter("channel"):
             t = ch.find("target")
             s = ch.find("source")
-            if t is not None and t.get("name") == AGENT_PORT and s is not None and s.get("path"):
-                return Path(s.get("path"))
+            path = s.get("path") if s is not None else None
+            if t is not None and t.get("name") == AGENT_PORT and path:
+                return Path(path)
         raise AgentError(f"VM {name} has no agent channel (profile without the virtlab agent)")
 
     def exec(self, name: str, argv: list[str], timeout: float = 60) -> ExecResult:

@@ -85,13 +85,13 @@ def parse_exit(text: str) -> int | None:
 
 def output_between_markers(text: str) -> str:
     """The workload's own console output: after the ready line, before the exit line."""
-    out = []
+    out: list[str] = []
     started = False
     for line in text.splitlines(keepends=True):
         s = line.strip()
         if s.startswith("VIRTLAB_READY"):
             started = True
-            out = []
+            out.clear()
             continue
         if s.startswith("VIRTLAB_EXIT"):
             started = False
