@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 from imgtools import entry, gz, make_tar, tree_state
 
+from runtime.image import rootpath
 from runtime.image.errors import ImageError, InvalidArchive, LimitExceeded
+
+
+@pytest.fixture(autouse=True, params=["openat2", "walk"])
+def resolver(request, monkeypatch):
+    """Every case runs with the kernel's in-root resolution and with the userspace walk."""
+    monkeypatch.setattr(rootpath, "USE_OPENAT2", request.param == "openat2")
+    return request.param
 
 
 def _guard(host: Path, store):

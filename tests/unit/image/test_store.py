@@ -318,3 +318,21 @@ def test_image_disk_usage(store):
     use = store.image_disk_usage(img)
     assert use["blobs"] > 0 and use["snapshots"] > 0 and use["total"] == use["blobs"] + use["snapshots"]
     assert use["total"] <= store.disk_usage()["total"]
+
+
+def test_openat2_fast_path_is_used_here(store, monkeypatch):
+    from runtime.image import rootpath
+
+    calls = []
+    real = rootpath._openat2
+
+    def counting(*args):
+        calls.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(rootpath, "_openat2", counting)
+    monkeypatch.setattr(rootpath, "USE_OPENAT2", True)
+    store.import_tar(io.BytesIO(make_tar(entry("file", "a/b/c/d", "x"), entry("file", "a/b/e", "y"))), "o2:1")
+    if not rootpath.USE_OPENAT2:
+        pytest.skip("this kernel has no openat2 (the walk was used)")
+    assert "a/b/c" in calls or "a/b" in calls
