@@ -230,6 +230,10 @@ def _read_samples(path: Path, run: Run) -> pd.DataFrame:
     if missing:
         raise BadResults(f"cannot read {csv_path}: missing columns {', '.join(missing)}")
     frame = raw[list(REQUIRED_COLUMNS)].copy()
+    blank = (frame["backend"].str.strip() == "") | (frame["metric"].str.strip() == "")
+    if blank.any():
+        run.note(f"{int(blank.sum())} sample(s) name no backend or no metric; they were left out")
+        frame = frame[~blank].reset_index(drop=True)
     _derive(frame, run)
     return frame
 

@@ -164,3 +164,15 @@ def test_harness_notes_are_shown(make_run):
     env["notes"] = ["podman needs --ulimit nofile=1024:1024 here", None]
     (path / "environment.json").write_text(json.dumps(env))
     assert "note from the harness: podman needs --ulimit nofile=1024:1024 here" in load([path]).runs[0].problems
+
+
+def test_rows_without_backend_or_metric_are_left_out(make_run):
+    path = make_run(only_rows=("startup",))
+    lines = (path / "samples.csv").read_text().splitlines()
+    lines += [",,,,1.0,s,0,{},t", "x,container,boot,,1.0,s,0,{},t", "x,container,boot,startup.ready,1e400,s,0,{},t"]
+    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    res = load([path])
+    assert "" not in set(res.samples["backend"]) and "" not in set(res.samples["metric"])
+    problems = " ".join(res.runs[0].problems)
+    assert "2 sample(s) name no backend or no metric" in problems
+    assert "1 sample(s) of startup.ready have no finite value" in problems  # 1e400 overflows to inf
