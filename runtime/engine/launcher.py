@@ -246,14 +246,18 @@ def _launcher(rt: Any, cid: str, cdir: Path, monitor: str, sync_w: int, tty: boo
 
 def _create_with_console(rt: Any, cid: str, cdir: Path, pid_file: Path) -> int:
     """runtime create with --console-socket; returns the pty master the runtime sends back."""
-    name = f"vl-console-{cid[:16]}-{os.getpid()}"
+    # a short path: the store path may be longer than sun_path allows
+    path = f"/run/vl-console-{cid[:16]}-{os.getpid()}.sock"
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        srv.bind("\0" + name)  # abstract: no file to clean up, no path length limit
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        srv.bind(path)
+        os.chmod(path, 0o600)
         srv.listen(1)
         srv.settimeout(30)
         devnull = os.open(os.devnull, os.O_RDWR)
-        proc = rt.create_async(cid, cdir, pid_file, (devnull, devnull, devnull), console_socket="@" + name)
+        proc = rt.create_async(cid, cdir, pid_file, (devnull, devnull, devnull), console_socket=path)
         os.close(devnull)
         master = -1
         try:
@@ -271,3 +275,5 @@ def _create_with_console(rt: Any, cid: str, cdir: Path, pid_file: Path) -> int:
         return master
     finally:
         srv.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
