@@ -257,6 +257,13 @@ class Runner:
                     except Exception as exc:  # noqa: BLE001
                         self._failed(b, w, exc, max(rep, 0))
                         failed.add(name)
+                        # The shared instance may be what broke: the next workload gets a fresh one.
+                        pooled = ctx.pool.pop(name, None) if getattr(w, "pooled", False) else None
+                        if pooled is not None:
+                            try:
+                                pooled.destroy()
+                            except Exception as err:  # noqa: BLE001
+                                self._error(name, w.name, err)
                     self._advance(1)
         finally:
             for b in active:
@@ -344,6 +351,9 @@ class Runner:
                 self._prepare()
                 progress.update(self._task, total=self._steps(workloads, ctx) , completed=len(self.backends))
                 for w in workloads:
+                    if not getattr(w, "pooled", False):
+                        for err in ctx.drain_pool():
+                            self.log(f"[red]error[/red] destroying a pooled instance: {err}")
                     targets = [b for b in self.usable if w.applies(b)[0]]
                     if not targets:
                         continue
@@ -351,6 +361,7 @@ class Runner:
                         self._run_repeated(w, targets, ctx)
                     else:
                         self._run_once(w, targets, ctx)
+                ctx.drain_pool()
                 self._describe("done")
             self._progress = None
         except KeyboardInterrupt:

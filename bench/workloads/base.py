@@ -25,6 +25,20 @@ class Context:
     raw_dir: Any = None
     log: Callable[[str], None] = print
     advance: Callable[[float], None] = lambda n: None
+    # Long-lived instances shared by consecutive performance workloads, by backend name;
+    # the runner destroys them before any other workload runs (density must start from zero).
+    pool: dict[str, Any] = field(default_factory=dict)
+
+    def drain_pool(self) -> list[str]:
+        """Destroy the pooled instances; returns the errors met."""
+        errors = []
+        for name, inst in list(self.pool.items()):
+            try:
+                inst.destroy()
+            except Exception as exc:  # noqa: BLE001 - destroy the others too
+                errors.append(f"{name}: {exc}")
+        self.pool.clear()
+        return errors
 
     def param(self, workload: str, key: str, default: Any) -> Any:
         """A suite parameter for a workload (`params[workload][key]`), else the default."""

@@ -84,10 +84,16 @@ class Perf(Workload):
         """Every metric this workload reports."""
         return [(m.metric, m.unit) for m in self.spec.metrics]
 
+    pooled = True
+
     def setup(self, backend: Backend, ctx: Context) -> Instance:
-        """Launch one idle instance that every repetition execs into."""
-        return backend.launch(LaunchSpec(argv=[IN_IMAGE, "ready"],
-                                         ready_timeout=float(ctx.param("boot", "ready_timeout", 180.0))))
+        """One idle instance per backend that every repetition execs into, shared with the next perf workloads."""
+        inst = ctx.pool.get(backend.name)
+        if inst is None or inst.destroyed:
+            inst = backend.launch(LaunchSpec(argv=[IN_IMAGE, "ready"],
+                                             ready_timeout=float(ctx.param("boot", "ready_timeout", 180.0))))
+            ctx.pool[backend.name] = inst
+        return inst
 
     def measure(self, backend: Backend, state: Any, ctx: Context, repetition: int) -> list[Sample]:
         """Exec the probe subcommand once and turn its output into samples."""
@@ -107,9 +113,7 @@ class Perf(Workload):
         return samples
 
     def teardown(self, backend: Backend, state: Any) -> None:
-        """Destroy the instance."""
-        if state is not None:
-            state.destroy()
+        """Keep the pooled instance for the next performance workload (the runner drains the pool)."""
 
 
 def all_perf() -> dict[str, Perf]:
