@@ -189,16 +189,20 @@ def test_density_micro_vms(store, tmp_path):
             except Exception as exc:  # noqa: BLE001 - the failure is the finding
                 stopped_by = f"VM {i + 1} did not boot: {exc}"
                 break
-            steps.append({"n": i + 1, "boot_s": r.total, "mem_used": base - _mem_available()})
-            print(f"  {i + 1:3d} VMs: boot {r.total:6.2f}s, host memory used {steps[-1]['mem_used'] >> 20} MiB")
+            pss = _pss(store.stats(name)["qemu_pid"] or 0)
+            steps.append({"n": i + 1, "boot_s": r.total, "mem_used": base - _mem_available(), "qemu_pss": pss})
+            print(f"  {i + 1:3d} VMs: boot {r.total:6.2f}s, host memory used {steps[-1]['mem_used'] >> 20} MiB, "
+                  f"this QEMU's PSS {pss >> 20} MiB")
     finally:
         running = len(steps)
         elapsed = time.time() - t0
         for name in names:
             store.remove(name)
     per = steps[-1]["mem_used"] / running if running else 0
+    pss_median = statistics.median(s["qemu_pss"] for s in steps) if steps else 0
     print(f"\ndensity: {running} micro VMs ({guest_mib} MiB guests) in {elapsed:.0f}s; stopped by: {stopped_by}")
-    print(f"memory per VM: {per / (1 << 20):.1f} MiB (MemAvailable delta / N)")
+    print(f"memory per VM: {per / (1 << 20):.1f} MiB (MemAvailable delta / N; noisy on a shared host), "
+          f"QEMU PSS median {pss_median / (1 << 20):.1f} MiB")
     _out("vm_density", {"count": running, "guest_mib": guest_mib, "stopped_by": stopped_by, "steps": steps,
-                        "mem_per_instance": per, "elapsed_s": elapsed}, tmp_path)
+                        "mem_per_instance": per, "pss_per_instance": pss_median, "elapsed_s": elapsed}, tmp_path)
     assert running >= 1
