@@ -124,21 +124,16 @@ def run(ctx: click.Context, suite_name: str, backend_list: str | None, workload_
 @click.option("--out", "out", type=click.Path(file_okay=False), default="results", show_default=True,
               help="Where the results directories are.")
 def ls(out: str) -> None:
-    """List the results directories under --out (run id, suite, state, samples)."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """List the results directories under --out (run id, suite, state, samples, backends used)."""
     from bench.errors import ResultsError
     from bench.results import list_runs, read_environment
 
-    table = Table(box=None)
-    for col in ("RUN ID", "SUITE", "STARTED", "STATE", "SAMPLES", "BACKENDS"):
-        table.add_column(col)
+    rows = [("RUN ID", "SUITE", "STARTED", "STATE", "SAMPLES", "BACKENDS")]
     for run_dir in list_runs(out):
         try:
             env = read_environment(run_dir)
         except ResultsError as exc:
-            table.add_row(run_dir.name, "?", "?", f"unreadable: {exc}", "?", "")
+            rows.append((run_dir.name, "?", "?", f"unreadable: {exc}", "?", ""))
             continue
         try:
             with open(run_dir / "samples.csv") as f:
@@ -147,8 +142,11 @@ def ls(out: str) -> None:
             n = 0
         state = "interrupted" if env.get("interrupted") else ("incomplete" if env.get("incomplete") else "complete")
         used = [name for name, b in (env.get("backends") or {}).items() if b.get("used")]
-        table.add_row(run_dir.name, str(env.get("suite")), str(env.get("started")), state, str(n), ",".join(used))
-    Console().print(table)
+        started = str(env.get("started") or "")[:19].replace("T", " ")
+        rows.append((run_dir.name, str(env.get("suite")), started, state, str(n), ",".join(used)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
 
 
 @bench.command("backends")

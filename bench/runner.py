@@ -231,6 +231,10 @@ class Runner:
             budget = (self.suite.params.get("budget_s") or {}).get(w.name)
             t0 = time.monotonic()
             failed: set[str] = set()
+            # Stateless workloads (boot) go on after a failed repetition, up to a few in a row;
+            # the others stop on that backend, since their instance may be gone.
+            max_failures = 3 if getattr(w, "retry_after_failure", False) else 1
+            failures: dict[str, int] = defaultdict(int)
             for r, order in enumerate(orders):
                 rep = r - self.suite.warmups
                 if budget and rep >= 1 and time.monotonic() - t0 > budget:
@@ -254,9 +258,12 @@ class Runner:
                                 s.metadata["round"] = r
                                 s.metadata["position"] = order.index(name)
                             self.results.add(samples)
+                        failures[name] = 0
                     except Exception as exc:  # noqa: BLE001
                         self._failed(b, w, exc, max(rep, 0))
-                        failed.add(name)
+                        failures[name] += 1
+                        if failures[name] >= max_failures:
+                            failed.add(name)
                         # The shared instance may be what broke: the next workload gets a fresh one.
                         pooled = ctx.pool.pop(name, None) if getattr(w, "pooled", False) else None
                         if pooled is not None:

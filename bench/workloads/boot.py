@@ -15,6 +15,7 @@ class Boot(Workload):
 
     name = "boot"
     mode = "repeated"
+    retry_after_failure = True
     description = "request -> ready marker seen from the host, and the phases"
 
     def failure_metrics(self) -> list[tuple[str, str]]:
