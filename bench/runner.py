@@ -119,7 +119,11 @@ class Runner:
     def _error(self, backend: str, workload: str, exc: BaseException) -> None:
         msg = str(exc) or type(exc).__name__
         self.errors.append({"backend": backend, "workload": workload, "error": msg})
-        self.log(f"[red]error[/red] {workload} on {backend}: {msg}")
+        from rich.markup import escape
+
+        # Error text (a guest console, a tool's stderr) may contain [brackets]: never markup.
+        first = msg.strip().splitlines()[0] if msg.strip() else msg
+        self.log(f"[red]error[/red] {escape(workload)} on {escape(backend)}: {escape(first[:300])}")
         with open(self.results.raw_path("errors.log"), "a") as f:
             f.write(f"{utc_now_iso()} {backend} {workload}: {msg}\n")
             f.write("".join(traceback.format_exception(exc)) + "\n")
@@ -182,6 +186,8 @@ class Runner:
         self._write_env()
 
     def _prepare(self) -> None:
+        from rich.markup import escape
+
         self._describe("preparing the bench image")
         try:
             self.bench_image = image.ensure(self.root, self.suite.image)
@@ -193,7 +199,7 @@ class Runner:
             ok, reason = b._availability  # type: ignore[attr-defined]
             self._describe(f"preparing {b.name}")
             if not ok:
-                self.log(f"[yellow]skip[/yellow] {b.name}: {reason}")
+                self.log(f"[yellow]skip[/yellow] {b.name}: {escape(reason)}")
             elif self.bench_image is None and b.kind != "native":
                 self.log(f"[yellow]skip[/yellow] {b.name}: no bench image")
             else:
@@ -201,7 +207,7 @@ class Runner:
                     t0 = time.monotonic()
                     b.prepare(self.bench_image)
                     self.usable.append(b)
-                    self.log(f"[green]ready[/green] {b.name}: {reason} (prepared in {time.monotonic() - t0:.1f}s)")
+                    self.log(f"[green]ready[/green] {b.name}: {escape(reason)} (prepared in {time.monotonic() - t0:.1f}s)")
                 except BenchError as exc:
                     b._availability = (False, f"prepare failed: {exc}")  # type: ignore[attr-defined]
                     self._error(b.name, "prepare", exc)
