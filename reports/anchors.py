@@ -44,7 +44,7 @@ ANCHORS: dict[str, tuple[Anchor, ...]] = {
     "disk": (
         Anchor("base images: alpine ≈5 MB, ubuntu ≈64 MB; a container's writable layer can be a few bytes",
                "基础镜像：alpine 约 5 MB，ubuntu 约 64 MB；容器自己的可写层可以只有几个字节",
-               "ANCHORS.md §0 (Docker Hub image sizes) [D]"),
+               "Docker Hub image pages, as summarised in virtlab's ANCHORS.md §0 [D]"),
         Anchor("VM disks: hundreds of MB to several GB for most distros; minimal VMs ≈50 MB or a few MB",
                "虚拟机磁盘：大多数发行版为几百 MB 到几 GB；最小的虚拟机约 50 MB 甚至几 MB",
                "Manco et al., “My VM is Lighter (and Safer) than your Container”, SOSP 2017 [P]"),
