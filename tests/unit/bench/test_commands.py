@@ -16,7 +16,8 @@ def vl(tmp_path, *args):
 def test_bad_suite_backend_workload_and_repeat_exit_125(tmp_path):
     for args, needle in [(["run", "--suite", "huge"], "huge"), (["run", "--backends", "xen"], "unknown backend"),
                          (["run", "--workloads", "nap"], "unknown workload"), (["run", "--repeat", "0"], "0"),
-                         (["run", "--backends", ","], "no backend")]:
+                         (["run", "--backends", ","], "no backend"), (["run", "--run-id", "../escape"], "invalid run id"),
+                         (["run", "--order", "sideways"], "sideways"), (["run", "--seed", "x"], "x")]:
         r = vl(tmp_path, *args, "--out", str(tmp_path / "out"))
         assert r.returncode == 125, (args, r.stderr)
         assert needle in r.stderr, (args, r.stderr)
@@ -44,3 +45,11 @@ def test_backends_lists_every_backend_with_a_reason(tmp_path):
     assert [x["name"] for x in rows] == ["native", "container", "vm-micro", "vm-full", "podman", "runc", "qemu-direct"]
     assert all(x["reason"] for x in rows)
     assert rows[0]["available"] is True
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = vl(tmp_path, "run", "--backends", "native", "--workloads", "boot", "--out", str(f))
+    assert r.returncode == 125
+    assert f.read_text() == "x"
