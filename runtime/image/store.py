@@ -90,6 +90,14 @@ class Image:
         return c if isinstance(c, str) else ""
 
 
+def _tag_ref(ref: str) -> str:
+    """Validate a name to tag an image with: a reference with a tag, never a digest."""
+    r = reference.parse(ref)
+    if r.digest:
+        raise InvalidReference(f"refusing to create a tag with a digest reference: {ref}")
+    return r.name
+
+
 def now_rfc3339() -> str:
     """The current UTC time as RFC 3339 with nanosecond-style precision, like Go."""
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -567,7 +575,7 @@ class ImageStore:
     def import_tar(self, src, ref: str | None, config_changes: dict | None = None, message: str = "") -> Image:
         """A rootfs tarball (tar, gz, xz, zst, bz2; a path, `-` for stdin, or a binary stream) as a one-layer image."""
         if ref:
-            reference.parse(ref)
+            _tag_ref(ref)
         with self.writing():
             if isinstance(src, (str, os.PathLike)) and str(src) != "-":
                 with open(src, "rb") as f:
@@ -592,7 +600,7 @@ class ImageStore:
                comment: str = "", author: str = "", created_by: str = "virtlab commit") -> Image:
         """A new image: `base` plus one layer made from a container's upper dir (a tar path or stream)."""
         if ref:
-            reference.parse(ref)
+            _tag_ref(ref)
         with self.writing():
             if isinstance(layer_tar, (str, os.PathLike)):
                 with open(layer_tar, "rb") as f:
@@ -622,6 +630,7 @@ class ImageStore:
 
     def tag(self, img: Image, ref: str) -> None:
         """Point `ref` at `img` (moving it from another image if needed)."""
+        _tag_ref(ref)
         data = self.read_blob(img.digest)
         self.add_manifest(data, ref)
 

@@ -336,3 +336,12 @@ def test_openat2_fast_path_is_used_here(store, monkeypatch):
     if not rootpath.USE_OPENAT2:
         pytest.skip("this kernel has no openat2 (the walk was used)")
     assert "a/b/c" in calls or "a/b" in calls
+
+
+def test_tags_never_carry_digests(store):
+    img = store.import_tar(io.BytesIO(ROOTFS), "t:1")
+    for bad in (f"x@{img.digest}", f"x:1@{img.digest}"):
+        with pytest.raises(InvalidReference, match="digest"):
+            store.tag(img, bad)
+        with pytest.raises(InvalidReference, match="digest"):
+            store.import_tar(io.BytesIO(ROOTFS), bad)
