@@ -330,7 +330,7 @@ def _rmi_impl(ctx, images_, force):
             by_name = False
             try:
                 ref = reference.parse(name)
-                by_name = ref.digest is None and any(ref.name in i.refs for i in store.images())
+                by_name = any(ref.name in i.refs for i in store.images())
             except InvalidReference:
                 pass
             if by_name:
