@@ -7,6 +7,7 @@ and exec'd processes are its children: it can waitpid() them for their exit code
 from __future__ import annotations
 
 from runtime.oci import container
+from runtime.oci import create as _create
 from runtime.oci import state as _state
 
 __all__ = ["create", "delete", "exec_", "kill", "list_containers", "pause", "ps", "resume", "start", "state"]
@@ -15,9 +16,9 @@ __all__ = ["create", "delete", "exec_", "kill", "list_containers", "pause", "ps"
 def create(root: str, container_id: str, bundle: str, pid_file: str | None = None,
            console_socket: str | None = None, no_pivot: bool = False, stdio=None, preserve_fds: int = 0) -> dict:
     """Create a container from BUNDLE; return the OCI state (status created)."""
-    opts = container.Options(pid_file=pid_file, console_socket=console_socket, no_pivot=no_pivot, stdio=stdio,
+    opts = _create.Options(pid_file=pid_file, console_socket=console_socket, no_pivot=no_pivot, stdio=stdio,
                              preserve_fds=preserve_fds)
-    st = container.create(str(root), container_id, str(bundle), opts)
+    st = _create.create(str(root), container_id, str(bundle), opts)
     return _state.public(st)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
+
+from runtime.oci import ljson as json
 
 
 class Channel:

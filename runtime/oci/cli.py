@@ -144,7 +144,7 @@ class Log:
         t = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
         if self.fmt == "json":
-            import json
+            from runtime.oci import ljson as json
 
             line = json.dumps({"level": level, "msg": msg, "time": stamp})
         else:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from runtime.oci import container, state
+from runtime.oci import ljson as json
 from runtime.oci.cli import UsageError
 from runtime.oci.errors import OCIError, SpecError
 
@@ -24,8 +24,10 @@ def _int_opt(opts: dict, name: str) -> int:
         raise UsageError(f"--{name.replace('_', '-')} must be an integer") from None
 
 
-def _create_options(opts: dict, log, console_fd=None) -> container.Options:
-    return container.Options(pid_file=_abs(opts.get("pid_file")), console_socket=opts.get("console_socket"),
+def _create_options(opts: dict, log, console_fd=None):
+    from runtime.oci.create import Options
+
+    return Options(pid_file=_abs(opts.get("pid_file")), console_socket=opts.get("console_socket"),
                              no_pivot=bool(opts.get("no_pivot")), preserve_fds=_int_opt(opts, "preserve_fds"),
                              console_fd=console_fd, log=log)
 
@@ -37,7 +39,9 @@ def _abs(path: str | None) -> str | None:
 def cmd_create(root: str, opts: dict, args: list[str], log) -> int:
     """create --bundle DIR ID."""
     cid = _one_id(args, "create")
-    container.create(root, cid, opts.get("bundle") or os.getcwd(), _create_options(opts, log))
+    from runtime.oci.create import create
+
+    create(root, cid, opts.get("bundle") or os.getcwd(), _create_options(opts, log))
     return 0
 
 
@@ -87,7 +91,9 @@ def cmd_run(root: str, opts: dict, args: list[str], log) -> int:
     cid = _one_id(args, "run")
     bundle = opts.get("bundle") or os.getcwd()
     if opts.get("detach"):
-        container.create(root, cid, bundle, _create_options(opts, log))
+        from runtime.oci.create import create
+
+        create(root, cid, bundle, _create_options(opts, log))
         try:
             container.start(root, cid)
         except BaseException:
@@ -202,7 +208,7 @@ def cmd_spec(root: str, opts: dict, args: list[str], log) -> int:
     if not os.path.isdir(bundle):
         raise OCIError(f"cannot write {path}: {bundle} is not a directory")
     with open(path, "x") as f:
-        json.dump(default_spec(rootless=bool(opts.get("rootless"))), f, indent="\t")
+        f.write(json.dumps(default_spec(rootless=bool(opts.get("rootless"))), indent=2))
     return 0
 
 

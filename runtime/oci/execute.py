@@ -13,7 +13,8 @@ import os
 
 from runtime.oci import linux, namespaces, process, state
 from runtime.oci.channel import Channel
-from runtime.oci.container import _child_error, _reap, _write_pid_file
+from runtime.oci.container import _reap
+from runtime.oci.create import _child_error, _write_pid_file
 from runtime.oci.errors import ExecError, OCIError, SpecError, StateError, SyscallError
 
 _ORDER = ("user", "ipc", "uts", "network", "cgroup", "time", "pid", "mount")
@@ -43,21 +44,32 @@ def exec_process(root: str, container_id: str, proc_dict: dict, console_socket: 
     try:
         msg = parent.recv()
         if not msg or "pid" not in msg:
-            _reap(pid)
-            raise _child_error(msg, f"exec in container {container_id} failed")
+            how = _reap_status(pid)
+            raise _child_error(msg, f"exec in container {container_id} failed: the joining process {how}")
         target = msg["pid"]
         _reap(pid)
         msg = parent.recv()
         while msg and "warning" in msg:
             msg = parent.recv()
         if not msg or "ready" not in msg:
-            _reap(target)
-            raise _child_error(msg, f"exec in container {container_id} failed")
+            how = _reap_status(target)
+            raise _child_error(msg, f"exec in container {container_id} failed: the process {how} before exec")
     finally:
         parent.close()
     if pid_file:
         _write_pid_file(pid_file, target)
     return target
+
+
+def _reap_status(pid: int) -> str:
+    """Reap PID and describe how it ended."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return "was gone"
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
 
 
 def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio, preserve_fds, console_fd):
@@ -79,7 +91,7 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
 
             sock = console.connect(console_socket)
         launcher_fd = process.new_launcher_fd()
-        from runtime.oci.container import _build_seccomp
+        from runtime.oci.create import _build_seccomp
 
         seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp from the host, before setns
         fds = _open_namespaces(st)
@@ -137,7 +149,7 @@ def _exec_grandchild(ch: Channel, config: dict, proc, sock, console_fd, preserve
                      seccomp_filter):
     """D: inside every namespace; finalize and exec."""
     if proc.terminal:
-        from runtime.oci.container import _setup_terminal
+        from runtime.oci.create import _setup_terminal
 
         class _O:
             pass

@@ -7,8 +7,7 @@ the operation; failing poststart and poststop hooks only log a warning (OCI spec
 
 from __future__ import annotations
 
-import json
-
+from runtime.oci import ljson as json
 from runtime.oci.errors import HookError
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")

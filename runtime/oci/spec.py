@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
+from runtime.oci import ljson as json
 from runtime.oci.errors import SpecError
 
 MAX_CONFIG_BYTES = 4 << 20
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$")
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
@@ -20,7 +19,8 @@ DEFAULT_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sy
 
 def validate_id(container_id: str) -> str:
     """Return the id if it is a safe container id, else raise SpecError."""
-    if not isinstance(container_id, str) or not _ID_RE.match(container_id) or container_id in (".", ".."):
+    if (not isinstance(container_id, str) or not 0 < len(container_id) <= 1024 or not container_id[0].isalnum()
+            or not container_id[0].isascii() or not _ID_CHARS.issuperset(container_id)):
         raise SpecError(f"invalid container id {container_id!r}: use letters, digits, '_', '.', '+', '-' "
                         "(up to 1024, not starting with a punctuation mark)")
     return container_id

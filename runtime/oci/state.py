@@ -8,14 +8,15 @@ is set by pause/resume. A status of ``creating`` is written while `create` works
 
 from __future__ import annotations
 
-import json
 import os
 
+from runtime.oci import ljson as json
 from runtime.oci.errors import ContainerExists, ContainerNotFound, OCIError, StateError
 from runtime.oci.spec import validate_id
 
 CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", "paused", "stopped"
 OCI_VERSION = "1.0.2"
+_PF_EXITING = 0x4
 
 # operation -> the states it is allowed in
 ALLOWED = {
@@ -48,7 +49,9 @@ def proc_start_time(pid: int) -> int | None:
     except OSError:
         return None
     fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
+    # A zombie, or an init that is exiting (PF_EXITING): a dying PID-namespace init waits in exit
+    # until every process of its namespace is reaped, by parents that may be outside the container.
+    if fields[0] in (b"Z", b"X") or int(fields[6]) & _PF_EXITING:
         return None
     return int(fields[19])
 

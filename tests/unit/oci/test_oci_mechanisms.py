@@ -10,6 +10,7 @@ from ocifakes import RecordingLinux
 from runtime.oci import (
     capabilities,
     container,
+    create,
     devices,
     linux,
     mounts,
@@ -335,13 +336,13 @@ def plan_with(*types):
 ])
 def test_sysctl_rejects(key, value, message):
     with pytest.raises(SpecError, match=message):
-        container._check_sysctls({"linux": {"sysctl": {key: value}}}, plan_with("ipc", "network", "uts", "mount"))
+        create._check_sysctls({"linux": {"sysctl": {key: value}}}, plan_with("ipc", "network", "uts", "mount"))
 
 
 def test_sysctl_needs_its_namespace():
     with pytest.raises(SpecError, match="needs its own network namespace"):
-        container._check_sysctls({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}}}, plan_with("mount"))
-    container._check_sysctls({"linux": {"sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000",
+        create._check_sysctls({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}}}, plan_with("mount"))
+    create._check_sysctls({"linux": {"sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000",
                                                    "fs.mqueue.msg_max": "10"}}}, plan_with("network", "ipc"))
 
 

@@ -1,0 +1,404 @@
+"""create: the runtime side (P) and the init side (A, then B) of a new container.
+
+Process model (no re-exec of the interpreter): the runtime process P forks an
+intermediate A, which enters or creates the namespaces and forks the init B
+(PID 1 of a new PID namespace), reports B's pid and exits. P is a child
+subreaper, so B becomes P's child and P can clean up if B fails. B builds the
+rootfs, pivots, finalizes the process, reports "ready", then waits on
+ROOT/<id>/exec.fifo (opened before pivot_root and before any user namespace) for
+`start` to write one byte, runs the startContainer hooks and execs the program
+through the sealed launcher. P writes state.json and exits; B lives on.
+"""
+
+from __future__ import annotations
+
+import _signal as signal  # the C module: the signal package imports enum (~3 ms per start)
+import os
+import time
+
+from runtime.oci import hooks, linux, namespaces, process, rootfs, spec, state
+from runtime.oci.channel import Channel
+from runtime.oci.container import FIFO, _reap, _remove_dir
+from runtime.oci.errors import ExecError, OCIError, SpecError, SyscallError
+
+_INIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+class Options:
+    """Options of create that are not in config.json."""
+
+    def __init__(self, pid_file=None, console_socket=None, no_pivot=False, stdio=None, preserve_fds=0,
+                 console_fd=None, log=None):
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.stdio = stdio
+        self.preserve_fds = preserve_fds
+        self.console_fd = console_fd  # run: a socket end the init sends the pty master over
+        self.log = log or (lambda level, msg: None)
+        self.rootfs_fd = -1  # set in the child, before any user namespace
+        self.fifo_fd = -1
+
+
+def _needs_cgroups(config: dict) -> bool:
+    linux_cfg = config.get("linux") or {}
+    return bool(linux_cfg.get("resources") or linux_cfg.get("cgroupsPath"))
+
+
+def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
+    """Create a container; return its state (status created)."""
+    bundle = os.path.realpath(bundle)
+    config = spec.load(bundle)
+    proc = process.Process(config["process"]) if config.get("process") else None
+    plan = namespaces.plan(config)
+    rfs = rootfs.rootfs_path(config, bundle)
+    if proc and proc.terminal and not opts.console_socket and opts.console_fd is None:
+        raise OCIError("cannot allocate a tty without --console-socket (the runtime detaches)")
+    if config.get("linux", {}).get("seccomp"):
+        from runtime.oci import seccomp
+
+        seccomp.plan(config["linux"]["seccomp"])  # validate now, in the caller
+    _check_sysctls(config, plan)
+    st = state.init_state(root, container_id, bundle, config.get("annotations"))
+    st.update(rootfs=rfs, created=_now(), owner="", config=config, types=sorted(plan.types))
+    mgr = None
+    init_pid = 0
+    try:
+        fifo = os.path.join(st["dir"], FIFO)
+        os.mkfifo(fifo, 0o600)
+        if plan.new_user:
+            os.chown(fifo, _host_id(config, "uidMappings"), _host_id(config, "gidMappings"))
+        h = linux.host()
+        h.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        parent, child = Channel.pair()
+        pid = os.fork()
+        if pid == 0:  # A, then B
+            parent.close()
+            _child_main(child, config, plan, proc, rfs, st, opts)
+        child.close()
+        try:
+            init_pid, mgr = _parent_create(parent, pid, config, plan, st, opts)
+        finally:
+            parent.close()
+    except BaseException:
+        _abort(st, init_pid, mgr)
+        raise
+    st["status"] = state.CREATED
+    state.save(st)
+    if opts.pid_file:
+        _write_pid_file(opts.pid_file, init_pid)
+    return st
+
+
+def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: Options):
+    """The runtime's side of create: id maps, cgroups, state, hooks; returns (init pid, cgroup manager)."""
+    mgr = None
+    msg = ch.recv()
+    if msg and "userns" in msg:
+        namespaces.write_id_maps(msg["userns"], config)
+        ch.send(maps=1)
+        msg = ch.recv()
+    if not msg or "pid" not in msg:
+        _reap(a_pid)
+        raise _child_error(msg, "container init failed before it started")
+    init_pid = msg["pid"]
+    if init_pid != a_pid:
+        _reap(a_pid)
+    st["pid"] = init_pid
+    st["start_time"] = state.proc_start_time(init_pid)
+    proc = config.get("process") or {}
+    if proc.get("oomScoreAdj") is not None:
+        process.set_oom_score_adj(proc["oomScoreAdj"], str(init_pid))
+    if _needs_cgroups(config):
+        mgr = _cgroup_manager(config, st["id"])
+        st["cgroup_paths"] = mgr.paths
+        from runtime.oci.devices import cgroup_resources
+
+        mgr.apply(cgroup_resources(config))
+        mgr.add(init_pid)
+    state.save(st)
+    ch.send(go=1)
+    while True:
+        msg = ch.recv()
+        if msg is None or "error" in msg:
+            raise _child_error(msg, "container init exited during create")
+        if "warning" in msg:
+            opts.log("warning", msg["warning"])
+        elif "hooks" in msg:
+            try:
+                hook_state = state.hook_state(st)
+                hooks.run(config.get("hooks"), "createRuntime", hook_state)
+            except OCIError as e:
+                ch.send(abort=str(e))
+                raise
+            ch.send(hooks_done=1)
+        elif "ready" in msg:
+            return init_pid, mgr
+
+
+def _cgroup_manager(config: dict, container_id: str):
+    try:
+        from runtime.oci.cgroups import open_manager
+    except ImportError as e:  # pragma: no cover - the package ships with the runtime
+        raise OCIError(f"linux.resources requested but the cgroup managers are unavailable: {e}") from None
+    return open_manager((config.get("linux") or {}).get("cgroupsPath"), container_id)
+
+
+def _host_id(config: dict, key: str) -> int:
+    """The host id that container id 0 maps to (0 when unmapped)."""
+    for m in (config.get("linux") or {}).get(key) or []:
+        if int(m.get("containerID", -1)) <= 0 < int(m.get("containerID", 0)) + int(m.get("size", 0)):
+            return int(m["hostID"]) - int(m["containerID"])
+    return 0
+
+
+def _child_error(msg: dict | None, default: str) -> OCIError:
+    if not msg or "error" not in msg:
+        return OCIError(default)
+    code = msg.get("code", 125)
+    if code in (126, 127):
+        return ExecError(msg["error"], code)
+    return OCIError(msg["error"])
+
+
+def _abort(st: dict, init_pid: int, mgr) -> None:
+    """Undo a failed create: kill the init, remove the cgroup and the state directory."""
+    if init_pid:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(init_pid)
+    if mgr is not None:
+        try:
+            mgr.destroy()
+        except OCIError:
+            pass
+    _remove_dir(st["dir"])
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+_IPC_EXACT = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+              "kernel.shmmni", "kernel.shm_rmid_forced")
+_SYSCTL_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
+
+
+def _check_sysctls(config: dict, plan) -> None:
+    """Only namespaced keys, and no separators smuggled into keys or values (CVE-2022-0811)."""
+    for key, value in ((config.get("linux") or {}).get("sysctl") or {}).items():
+        if not isinstance(value, str):
+            raise SpecError(f"invalid config: sysctl {key} value must be a string")
+        if not key or set(key) - _SYSCTL_KEY_CHARS or ".." in key or key.startswith((".", "/")):
+            raise SpecError(f"invalid config: sysctl key {key!r} is not a plain sysctl name")
+        for bad in ("=", "+", ",", "\n", "\0"):
+            if bad in value:
+                raise SpecError(f"invalid config: sysctl {key} value {value!r} contains {bad!r}")
+        key = key.replace("/", ".")
+        ns = None
+        if key in _IPC_EXACT or key.startswith("fs.mqueue."):
+            ns = "ipc"
+        elif key.startswith("net."):
+            ns = "network"
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            ns = "uts"
+        if ns is None:
+            raise SpecError(f"invalid config: sysctl {key} is not namespaced; refusing to change the host")
+        if ns not in plan.types:
+            raise SpecError(f"invalid config: sysctl {key} needs its own {ns} namespace")
+
+
+def _apply_sysctls(config: dict) -> None:
+    for key, value in ((config.get("linux") or {}).get("sysctl") or {}).items():
+        path = "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key
+        try:
+            linux.host().write_file(path, value)
+        except OSError as e:
+            raise SyscallError(f"cannot set sysctl {key}={value}: {e.strerror}", e.errno) from None
+
+
+def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Options) -> None:
+    """A: enter/create the namespaces, fork B; B: the container init. Never returns."""
+    code = 1
+    try:
+        if opts.stdio:
+            for i, fd in enumerate(opts.stdio):
+                if fd is not None and fd != i:
+                    os.dup2(fd, i)
+        h = linux.host()
+        # Opened as the host's root, before any user namespace: see rootfs.prepare.
+        opts.rootfs_fd = os.open(rfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        opts.fifo_fd = os.open(os.path.join(st["dir"], FIFO), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        user_joins = [j for j in plan.join if j[0] == "user"]
+        if user_joins:
+            namespaces.join(user_joins, h)
+        if plan.new_user:
+            h.unshare(linux.CLONE_NEWUSER)
+            ch.send(userns=os.getpid())
+            if not ch.recv():
+                os._exit(1)
+            try:
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+            except OSError as e:
+                raise SyscallError(f"cannot become root in the new user namespace (is 0 mapped?): {e.strerror}",
+                                   e.errno) from None
+        namespaces.join([j for j in plan.join if j[0] != "user"], h)
+        h.unshare(plan.unshare & ~(linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP))
+        if plan.new_pid or any(t == "pid" for t, _ in plan.join):  # a PID namespace applies to children only
+            pid = os.fork()
+            if pid:
+                ch.send(pid=pid)
+                os._exit(0)
+        else:
+            ch.send(pid=os.getpid())
+        _init(ch, config, plan, proc, rfs, st, opts)
+    except ExecError as e:
+        code = e.exit_code
+        ch.send(error=str(e), code=code)
+    except OCIError as e:
+        ch.send(error=str(e), code=e.exit_code)
+    except OSError as e:
+        ch.send(error=f"container init: {e}", code=125)
+    except BaseException as e:  # noqa: BLE001 - the init must report every failure, then die
+        ch.send(error=f"container init: {type(e).__name__}: {e}", code=125)
+    os._exit(code)
+
+
+def _on_signal_before_start(signum, _frame):
+    os._exit(128 + signum)
+
+
+def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Options) -> None:
+    """B: the container init, from 'go' to exec."""
+    for sig in _INIT_SIGNALS:
+        signal.signal(sig, _on_signal_before_start)
+    msg = ch.recv()
+    if not msg or "go" not in msg:
+        os._exit(1)
+    h = linux.host()
+    if plan.unshare & linux.CLONE_NEWCGROUP:
+        h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
+    fifo_fd = opts.fifo_fd
+    sock = None
+    if proc and proc.terminal and opts.console_socket:
+        from runtime.oci import console
+
+        sock = console.connect(opts.console_socket)
+    launcher_fd = process.new_launcher_fd()
+    userns = "user" in plan.types
+    seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
+    cfg_hooks = config.get("hooks")
+    if "mount" in plan.types:
+        root_fd = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd)
+    else:
+        # No mount namespace: mounting would change the host's mounts; only chroot, as runc skips the rootfs.
+        ch.send(warning="no mount namespace: config mounts are ignored and the rootfs is only chroot'ed")
+        root_fd = os.dup(opts.rootfs_fd)
+    os.close(opts.rootfs_fd)
+    if hooks.has(cfg_hooks, "createRuntime"):
+        ch.send(hooks=1)
+        reply = ch.recv()
+        if not reply or "hooks_done" not in reply:
+            os._exit(1)
+    if hooks.has(cfg_hooks, "createContainer"):
+        hooks.run(cfg_hooks, "createContainer", state.hook_state(st))
+    if "mount" in plan.types:
+        rootfs.pivot(root_fd, h, opts.no_pivot)
+    else:
+        os.fchdir(root_fd)
+        os.chroot(".")
+    os.close(root_fd)
+    if "uts" in plan.types:
+        if config.get("hostname"):
+            h.sethostname(config["hostname"])
+        if config.get("domainname"):
+            h.setdomainname(config["domainname"])
+    elif config.get("hostname"):
+        raise SpecError("invalid config: hostname needs a new uts namespace")
+    _apply_sysctls(config)
+    if "mount" in plan.types:
+        rootfs.finish(config, h)
+    if proc is None:  # no process: created, but `start` will refuse
+        ch.send(ready=1)
+        ch.close()
+        _wait_for_start(fifo_fd)
+        os._exit(1)
+    if proc.terminal:
+        _setup_terminal(proc, config, sock, opts, h)
+    # The cwd check needs getcwd(2), which a seccomp profile may deny: check before loading it.
+    process.chdir_checked(proc.cwd)
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        seccomp_filter.load()  # needs CAP_SYS_ADMIN without no_new_privs: before the caps drop
+        seccomp_filter = None
+    program, env = process.finalize(proc, h, userns, keep_fds=opts.preserve_fds,
+                                    warn=lambda m: ch.send(warning=m))
+    ch.send(ready=1)
+    ch.close()
+    _wait_for_start(fifo_fd)
+    os.close(fifo_fd)
+    if hooks.has(cfg_hooks, "startContainer"):
+        hooks.run(cfg_hooks, "startContainer", state.hook_state(dict(st, status=state.CREATED)))
+    process.reset_signals()
+    if seccomp_filter is not None:
+        seccomp_filter.load()  # as late as possible: only the exec follows
+    try:
+        process.exec_program(program, proc.args, env, launcher_fd, h)
+    except ExecError as e:
+        os.write(2, f"virtlab-runtime: {e}\n".encode())
+        os._exit(e.exit_code)
+
+
+def _build_seccomp(config: dict, proc, launcher_fd):
+    """The container's seccomp filter, built now; None without linux.seccomp."""
+    sc = (config.get("linux") or {}).get("seccomp")
+    if not sc:
+        return None
+    from runtime.oci import seccomp
+
+    # The launcher is exec'd with execveat: allow exactly that call even under a strict profile.
+    extra = [(["execveat"], [(0, seccomp.OPS["SCMP_CMP_EQ"], launcher_fd, 0)])] if launcher_fd is not None else None
+    return seccomp.Filter(seccomp.plan(sc), extra)
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until `start` writes its byte to exec.fifo."""
+    import select
+
+    poller = select.poll()
+    poller.register(fifo_fd, select.POLLIN)
+    while True:
+        poller.poll()
+        if os.read(fifo_fd, 1):
+            return
+        os._exit(1)  # the writer left without a byte: not a real start
+
+
+def _setup_terminal(proc, config, sock, opts: Options, h) -> None:
+    from runtime.oci import console
+
+    master, slave = console.open_pty()
+    console.set_size(slave, (config.get("process") or {}).get("consoleSize"))
+    console.mount_console(slave, h)
+    if sock is not None:
+        console.send_master(sock, master)
+        sock.close()
+    elif opts.console_fd is not None:
+        import socket
+
+        s = socket.socket(fileno=opts.console_fd)
+        console.send_master(s, master)
+        s.close()
+    os.close(master)
+    console.make_controlling(slave, h)
+    os.close(slave)
