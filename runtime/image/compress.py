@@ -109,6 +109,55 @@ class _Checked(io.RawIOBase):
         return len(data)
 
 
+class _ZstdFrames(io.RawIOBase):
+    """zstd decompression across frames that notices a truncated last frame (stream_reader does not)."""
+
+    def __init__(self, raw):
+        import zstandard
+
+        self.raw = raw
+        self.zstd = zstandard
+        self.obj = zstandard.ZstdDecompressor().decompressobj()
+        self.started = False  # input was fed to the current frame
+        self.buf = bytearray()
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        # Small input steps bound memory: zstd can expand 2 KiB of input to about 64 MiB of output.
+        chunk = self.raw.read(2048)
+        if not chunk:
+            if self.started and not self.obj.eof:
+                raise EOFError("zstd frame ends early")
+            return False
+        while chunk:
+            if self.obj.eof:
+                self.obj = self.zstd.ZstdDecompressor().decompressobj()
+                self.started = False
+            self.started = True
+            self.buf += self.obj.decompress(chunk)
+            chunk = self.obj.unused_data if self.obj.eof else b""
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = (1 << 20) if n is None or n < 0 else n
+        while len(self.buf) - self.pos < want and self._fill():
+            pass
+        out = bytes(self.buf[self.pos : self.pos + want])
+        self.pos += len(out)
+        if self.pos > (1 << 20):
+            del self.buf[: self.pos]
+            self.pos = 0
+        return out
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
 def decompressing(raw, what: str = "layer") -> tuple[object, str]:
     """Wrap `raw` in an in-process decompressor chosen by magic; return (stream, kind)."""
     peek = PeekReader(raw)
@@ -128,9 +177,7 @@ def decompressing(raw, what: str = "layer") -> tuple[object, str]:
 
         inner = bz2.BZ2File(src, mode="rb")
     elif kind == ZSTD:
-        import zstandard
-
-        inner = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True, closefd=False)
+        inner = _ZstdFrames(src)
     else:
         return peek, NONE
     return _Checked(inner, kind, what), kind

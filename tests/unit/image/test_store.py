@@ -345,3 +345,16 @@ def test_tags_never_carry_digests(store):
             store.tag(img, bad)
         with pytest.raises(InvalidReference, match="digest"):
             store.import_tar(io.BytesIO(ROOTFS), bad)
+
+
+def test_truncated_zstd_and_xz_refused(store):
+    import lzma
+
+    data = make_tar(*[entry("file", f"f{i}", os.urandom(3000)) for i in range(20)])
+    for comp in (zstandard.ZstdCompressor().compress(data), lzma.compress(data)):
+        for cut in (len(comp) // 2, len(comp) - 3):
+            with pytest.raises(ImageError, match="truncated"):
+                store.import_tar(io.BytesIO(comp[:cut]), "cut:1")
+    multi = zstandard.ZstdCompressor().compress(data[:20000]) + zstandard.ZstdCompressor().compress(data[20000:])
+    img = store.import_tar(io.BytesIO(multi), "frames:1")
+    assert img.layers[0].diff_id == store.import_tar(io.BytesIO(data), "plain:1").layers[0].diff_id
