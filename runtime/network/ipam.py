@@ -169,7 +169,12 @@ class Ipam:
                 raise InvalidArgument(f"address {ip} is already in use on subnet {self.subnet}")
             return ip
         # inet_aton is ~20x faster than IPv4Address(); this runs for every attach on big subnets.
-        used = {int.from_bytes(socket.inet_aton(n), "big") for n in self._names()} | {int(a) for a in reserved}
+        used = {int(a) for a in reserved}
+        for n in self._names():
+            try:
+                used.add(int.from_bytes(socket.inet_aton(n), "big"))
+            except OSError:
+                continue  # not an address file (a stray temp file): ignore it
         first = int(self.subnet.network_address) + 1
         last = int(self.subnet.broadcast_address) - 1
         for n in range(first, last + 1):

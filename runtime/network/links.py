@@ -66,7 +66,7 @@ def open_netns(path: str) -> int:
     return fd
 
 
-def _socket_in(netns_fd: int) -> socket.socket:
+def socket_in(netns_fd: int) -> socket.socket:
     """A NETLINK_ROUTE socket created inside `netns_fd` (sockets keep the netns they were born in)."""
     box: dict = {}
 
@@ -74,6 +74,14 @@ def _socket_in(netns_fd: int) -> socket.socket:
         if _libc.setns(netns_fd, CLONE_NEWNET) != 0:
             box["err"] = ctypes.get_errno()
             return
+        # /proc/sys/net follows the opener's netns: interfaces created in this netns from now on
+        # (our eth0) get no IPv6, so they send no DAD/MLD/RS multicast that the bridge would
+        # flood to every port (O(ports) per attach). lo keeps ::1. docker does the same.
+        try:
+            with open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as f:
+                f.write("1")
+        except OSError:
+            pass  # kernel without IPv6
         box["sock"] = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
 
     t = threading.Thread(target=worker, name="virtlab-netns")
@@ -82,6 +90,15 @@ def _socket_in(netns_fd: int) -> socket.socket:
     if "err" in box:
         raise NetnsError(f"cannot enter network namespace: {os.strerror(box['err'])}")
     return box["sock"]
+
+
+def _no_ipv6(link: str) -> None:
+    """Disable IPv6 on a host link (no link-local address, so no multicast flooded on the bridge)."""
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{link}/disable_ipv6", "w") as f:
+            f.write("1")
+    except OSError:
+        pass  # kernel without IPv6
 
 
 def _fail(what: str, exc: NetlinkError) -> LinkError:
@@ -122,6 +139,7 @@ class Links:
             # link as this store's, so gc and teardown never delete another store's links.
             self.ipr.link("set", index=idx, ifalias=alias[:250])
             self.ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            _no_ipv6(name)
             if route_localnet:
                 # Lets DNAT-ed 127.0.0.1 traffic leave on this bridge (see firewall.py); per-interface,
                 # so it vanishes with the bridge and no global sysctl changes.
@@ -166,7 +184,7 @@ class Links:
             )
         try:
             self.ipr.link(
-                "add", ifname=host_name, kind="veth", master=br, state="up",
+                "add", ifname=host_name, kind="veth", master=br,
                 peer={"ifname": ifname, "net_ns_fd": netns_fd, "address": mac},
             )
         except NetlinkError as exc:
@@ -175,10 +193,29 @@ class Links:
             if exc.code == errno.EEXIST:
                 raise LinkError(f"cannot create veth {host_name}/{ifname}: a link with that name exists") from None
             raise _fail(f"cannot create veth {host_name}", exc) from None
+        try:
+            _no_ipv6(host_name)  # before it goes up: a bridge port needs no address of its own
+            self.ipr.link("set", index=self.index(host_name), state="up")
+        except NetlinkError as exc:
+            self.delete_link(host_name)
+            raise _fail(f"cannot bring up {host_name}", exc) from None
 
-    def configure_netns(self, netns_fd: int, ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
-        """Inside the netns: lo up, the address on `ifname`, a default route via the gateway."""
-        sock = _socket_in(netns_fd)
+    def plug(self, host_name: str, bridge: str, netns_fd: int, ifname: str, mac: str, ip: str, prefixlen: int,
+             gateway: str | None) -> None:
+        """Connect a netns to a bridge: veth pair, then inside the netns the address, lo, the default route.
+
+        The netns socket is opened first, so that eth0 is born with IPv6 disabled (see socket_in).
+        """
+        sock = socket_in(netns_fd)
+        try:
+            self.create_veth(host_name, bridge, netns_fd, ifname, mac)
+        except BaseException:
+            sock.close()
+            raise
+        self.configure_netns(sock, ifname, ip, prefixlen, gateway)
+
+    def configure_netns(self, sock: socket.socket, ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
+        """Through a socket in the netns: the address on `ifname`, it and lo up, a default route via the gateway."""
         ns = IPRoute(fileno=sock.detach(), groups=0)
         try:
             idx = ns.link_lookup(ifname=ifname)

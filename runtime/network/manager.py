@@ -493,11 +493,9 @@ class NetworkManager:
                 if concrete:
                     self.store.save_ports(published + [{**p.to_dict(), "container_id": container_id} for p in concrete])
                     made.append("ports")
-                self.links.create_veth(ep["host_ifname"], rec["bridge"], netns_fd, ep["ifname"], ep["mac"])
-                made.append("veth")
-                self.links.configure_netns(
-                    netns_fd, ep["ifname"], addr, net.prefixlen, None if rec["internal"] else rec["gateway"]
-                )
+                made.append("veth")  # delete_link is idempotent, so a half-made pair is undone too
+                self.links.plug(ep["host_ifname"], rec["bridge"], netns_fd, ep["ifname"], ep["mac"], addr,
+                                net.prefixlen, None if rec["internal"] else rec["gateway"])
                 if concrete:
                     from runtime.network.firewall import PortRule
 

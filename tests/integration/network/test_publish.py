@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from conftest import tcp_server
+from netns_helpers import tcp_server, wait_listening
 
 from runtime.network import nft
 from runtime.network.errors import PortInUse
@@ -86,8 +86,6 @@ def test_udp_is_published(nm, netns):
 
     srv = n1.popen([sys.executable, "-c", code])
     try:
-        from conftest import wait_listening
-
         wait_listening(n1, 5300, "udp")
         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         c.settimeout(5)
