@@ -105,6 +105,15 @@ def host_lock():
         os.close(fd)
 
 
+def _free_ifname(existing: list[dict]) -> str:
+    """The lowest ethN the container does not use yet (a disconnect can leave a gap)."""
+    used = {e["ifname"] for e in existing}
+    n = 0
+    while f"eth{n}" in used:
+        n += 1
+    return f"eth{n}"
+
+
 def _master(link: str) -> str | None:
     """The bridge a host link is enslaved to, or None."""
     try:
@@ -476,7 +485,7 @@ class NetworkManager:
                     "prefixlen": net.prefixlen,
                     "gateway": rec["gateway"],
                     "mac": mac_for(addr),
-                    "ifname": f"eth{len(existing)}",
+                    "ifname": _free_ifname(existing),
                     "host_ifname": veth_name(container_id, rec["id"]),
                     "bridge": rec["bridge"],
                     "netns": str(netns_path),

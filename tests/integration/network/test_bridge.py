@@ -247,6 +247,11 @@ def test_second_network_gets_eth1_and_keeps_the_first_default_route(nm, netns):
     nm.detach(A, network="extra")
     assert [x.network for x in nm.endpoints(A)] == ["bridge"]
     assert "eth1" not in n1.run("ip -br link").stdout
+    # a gap left by a disconnect is reused, and no name clashes with a live one
+    nm.create("third")
+    assert nm.attach(A, n1.path, network="extra").ifname == "eth1"
+    nm.detach(A, network="bridge")
+    assert nm.attach(A, n1.path, network="third").ifname == "eth0"
 
 
 @pytest.mark.parametrize("kind", ["missing", "regular file", "host netns", "mount ns"])
