@@ -112,6 +112,7 @@ def check_runc_startup(root: Path, work: Path, runs: int) -> Comparison:
     if not ok:
         raise ConfigError(f"runc check: {reason}")
     b.prepare(img)
+    assert b.lower is not None
     # An identical bundle for hyperfine, made the same way as the backend's.
     bundle = work / "crosscheck-bundle"
     for d in ("upper", "work", "rootfs"):
@@ -137,7 +138,7 @@ def check_runc_startup(root: Path, work: Path, runs: int) -> Comparison:
         for block in range(max(1, runs // 2)):
             for _ in range(2):
                 with b.launch(LaunchSpec(argv=[probe.IN_IMAGE, "ready"])) as inst:
-                    harness.append(inst.startup - inst.phases.get("engine", 0.0))
+                    harness.append((inst.startup or 0.0) - inst.phases.get("engine", 0.0))
             tool += hyperfine(f"{runc} create --bundle {bundle} {name} && {runc} start {name}", 2, prepare=fresh,
                               warmup=1 if block == 0 else 0)
             subprocess.run(delete, shell=True)

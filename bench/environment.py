@@ -141,7 +141,7 @@ def versions() -> dict[str, str | None]:
         import libvirt  # noqa: F401 - only the version is read
 
         lv = libvirt.getVersion()
-        libvirt_v = f"{lv // 1000000}.{lv // 1000 % 1000}.{lv % 1000}"
+        libvirt_v: str | None = f"{lv // 1000000}.{lv // 1000 % 1000}.{lv % 1000}"
     except Exception:  # noqa: BLE001 - absent or broken binding
         libvirt_v = tool_version(["libvirtd", "--version"])
     return {

@@ -120,8 +120,8 @@ def _store_busybox(store, cache: Path):
     try:
         from runtime.image.build import build_busybox
     except ImportError:
-        build_busybox = None
-    if build_busybox is not None:
+        pass
+    else:
         return build_busybox(store)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         rootfs = Path(tmp) / "rootfs"

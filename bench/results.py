@@ -52,7 +52,7 @@ class ResultsDir:
         self.raw = self.path / "raw"
         self.samples_path = self.path / "samples.csv"
         self.environment_path = self.path / "environment.json"
-        self._csv_file = None
+        self._csv_file: Any = None
         self._writer: csv.DictWriter | None = None
         self.count = 0
 

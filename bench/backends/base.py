@@ -19,11 +19,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.errors import ReadyTimeout
 
 KINDS = ("native", "container", "vm")
+InstanceT = TypeVar("InstanceT", bound="Instance")
 
 
 @dataclass
@@ -195,7 +196,7 @@ class Backend:
             short = {"qemu-direct": "qd", "container": "ct", "vm-micro": "vm", "vm-full": "vmf"}.get(self.name, self.name)
             return f"{prefix}-{short}-{os.getpid()}-{self._seq}"
 
-    def _track(self, inst: Instance) -> Instance:
+    def _track(self, inst: InstanceT) -> InstanceT:
         with self._live_lock:
             self._live[id(inst)] = inst
         return inst

@@ -111,7 +111,7 @@ class QemuDirectBackend(Backend):
             inst.requested = time.time()
             vspec = VmSpec(image=self.image_ref, name=name, profile="micro", memory_mib=spec.memory_mib or self.memory_mib,
                            vcpus=spec.vcpus, cmd=list(spec.argv))
-            argv = qemu.direct_command(self.art, vspec, self.accel, run_dir=run_dir)
+            argv = qemu.direct_command(self.art, vspec, self.accel or "tcg", run_dir=run_dir)
             with open(run_dir / "qemu.log", "wb") as log:
                 inst.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
             inst.created = time.time()

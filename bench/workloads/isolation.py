@@ -41,7 +41,7 @@ def as_list(value: Any) -> list[str]:
 
 def host_facts() -> dict[str, Any]:
     """The host's side of the comparison: boot id, namespaces and mount points of this process."""
-    ns = {}
+    ns: dict[str, str | None] = {}
     for kind in ("mnt", "net", "pid", "uts", "ipc", "user", "cgroup"):
         try:
             ns[kind] = os.readlink(f"/proc/self/ns/{kind}")
