@@ -200,6 +200,9 @@ class RegistryClient:
             r = self.client.get(params["realm"], params=query, headers=headers)
         except self.httpx.HTTPError as exc:
             raise AuthError(f"cannot get a token from {realm.hostname}: {exc}") from exc
+        if r.status_code in (401, 403):
+            raise AuthError(f"{self.registry}: authentication required"
+                            + (" (run `virtlab login`)" if not self.credentials else " (credentials refused)"))
         if r.status_code != 200:
             raise AuthError(f"token request to {realm.hostname} failed: HTTP {r.status_code}")
         if len(r.content) > 1 << 20:

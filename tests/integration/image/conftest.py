@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from registry_fixture import REGISTRY, make_ca, start, stop
+from registry_fixture import REGISTRY, TokenServer, make_ca, start, stop
 
 USER, PASSWORD = "tester", "s3cret-pass"
 
@@ -53,3 +53,33 @@ auth:
     reg.ca = ca
     yield reg
     stop(reg)
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory):
+    """A registry with Bearer token auth; its token service (same host) wants USER/PASSWORD."""
+    _need_registry()
+    if not shutil.which("openssl"):
+        pytest.skip("requires openssl")
+    d = tmp_path_factory.mktemp("registry-token")
+    tokens = TokenServer(d, user=USER, password=PASSWORD)
+    reg = start(d / "srv", tokens.registry_config())
+    reg.tokens = tokens
+    yield reg
+    stop(reg)
+    tokens.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry_elsewhere(tmp_path_factory):
+    """A registry whose token realm is on another host name (localhost vs 127.0.0.1), over plain HTTP."""
+    _need_registry()
+    if not shutil.which("openssl"):
+        pytest.skip("requires openssl")
+    d = tmp_path_factory.mktemp("registry-token-elsewhere")
+    tokens = TokenServer(d, host="127.0.0.1")
+    reg = start(d / "srv", tokens.registry_config(realm=f"http://localhost:{tokens.port}/token"))
+    reg.tokens = tokens
+    yield reg
+    stop(reg)
+    tokens.stop()

@@ -194,3 +194,33 @@ def test_multi_layer_image_round_trip(registry, src, tmp_path):
     ImageStore(dst / "image").flatten(got, flat)
     assert sorted(p.name for p in flat.glob("layer*/*")) == ["data"]
     assert (flat / "layer3" / "data").stat().st_size == 200_000
+
+
+def test_bearer_token_auth_realm_on_the_same_host(token_registry, src, tmp_path):
+    host = token_registry.host
+    name = f"{host}/tok/busybox:1"
+    vl(src, "tag", "busybox", name)
+    r = vl(src, "push", name, check=False)
+    assert r.returncode == 125 and b"authentication required" in r.stderr
+    r = vl(src, "login", "-u", USER, "--password-stdin", host, input=b"wrong\n", check=False)
+    assert r.returncode == 125 and b"credentials refused" in r.stderr
+    vl(src, "login", "-u", USER, "--password-stdin", host, input=PASSWORD.encode() + b"\n")
+    assert "Pushed" in out(vl(src, "push", name))
+    seen = token_registry.tokens.seen
+    assert any(a and a.startswith("Basic ") for a in seen)  # the realm is on the registry's host: credentials go
+    dst = tmp_path / "dst"
+    vl(dst, "login", "-u", USER, "--password-stdin", host, input=PASSWORD.encode() + b"\n")
+    assert "Pull complete" in out(vl(dst, "pull", name))
+
+
+def test_bearer_realm_on_another_host_gets_no_credentials(token_registry_elsewhere, src):
+    host = token_registry_elsewhere.host
+    name = f"{host}/tok/busybox:1"
+    (src / "auth.json").unlink(missing_ok=True)
+    from runtime.image.auth import AuthFile
+
+    AuthFile(src).set(host, USER, PASSWORD)
+    vl(src, "tag", "busybox", name)
+    r = vl(src, "push", name, check=False)
+    assert r.returncode == 125 and b"plain HTTP on another host" in r.stderr
+    assert token_registry_elsewhere.tokens.seen == []  # not even asked, let alone given the password
