@@ -103,3 +103,23 @@ def test_a_failing_workload_is_recorded_as_nan_with_its_error(tmp_path):
     env = read_environment(outcome.run_dir)
     assert env["incomplete"] is False and env["errors"][0]["backend"] == "native"
     assert (outcome.run_dir / "raw" / "errors.log").read_text().count("cpu") >= 1
+
+
+def test_perf_workloads_share_one_instance_and_density_starts_empty(tmp_path, monkeypatch):
+    from bench.backends.native import NativeBackend
+
+    launched = []
+    real = NativeBackend.launch
+
+    def counting(self, spec):
+        inst = real(self, spec)
+        launched.append((spec.argv[-1], len(self.live())))
+        return inst
+
+    monkeypatch.setattr(NativeBackend, "launch", counting)
+    s = small_suite(workloads=("cpu", "syscall", "density"))
+    Runner(s, tmp_path / "root", tmp_path / "out", run_id="p", progress=False).run()
+    # one shared instance for cpu and syscall, then density launches from zero live instances
+    assert launched[0] == ("ready", 1)
+    assert launched[1] == ("ready", 1)
+    assert len(launched) == 1 + 3
