@@ -169,6 +169,11 @@ def _quote(msg: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of virtlab-runtime; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A short-lived process: no cyclic GC, so the forked init does not copy every page the
+    # collector would touch (copy-on-write), and no pauses on the create path.
+    import gc
+
+    gc.disable()
     log = Log(None, "text", False)
     try:
         gopts, rest = parse_options(argv, _GLOBAL, stop_at_positional=True)

@@ -126,7 +126,13 @@ def kill(root: str, container_id: str, sig, all_processes: bool = False) -> None
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
     """Remove a stopped container (force: kill it first); runs the poststop hooks."""
-    st = state.load(root, container_id)
+    try:
+        st = state.load(root, container_id)
+    except state.ContainerNotFound:
+        if force:  # as runc: forcing the delete of a container that is already gone succeeds
+            _remove_dir(state.container_dir(root, container_id))
+            return
+        raise
     if st["status"] == state.CREATING and not st.get("pid"):
         if not force:
             raise StateError(container_id, state.CREATING, "delete")
