@@ -196,10 +196,16 @@ class RegistryClient:
             user, pw = self.credentials
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
         # Credentials go only to a realm on the registry's own host (SECURITY.md case 33).
-        try:
-            r = self.client.get(params["realm"], params=query, headers=headers)
-        except self.httpx.HTTPError as exc:
-            raise AuthError(f"cannot get a token from {realm.hostname}: {exc}") from exc
+        for attempt in range(RETRIES):
+            try:
+                r = self.client.get(params["realm"], params=query, headers=headers)
+                break
+            except self.httpx.TransportError as exc:
+                if attempt + 1 == RETRIES:
+                    raise AuthError(f"cannot get a token from {realm.hostname}: {exc}") from exc
+                time.sleep(0.2 * (attempt + 1))
+            except self.httpx.HTTPError as exc:
+                raise AuthError(f"cannot get a token from {realm.hostname}: {exc}") from exc
         if r.status_code in (401, 403):
             raise AuthError(f"{self.registry}: authentication required"
                             + (" (run `virtlab login`)" if not self.credentials else " (credentials refused)"))

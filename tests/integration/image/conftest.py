@@ -12,9 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from registry_fixture import REGISTRY, TokenServer, make_ca, start, stop
-
-USER, PASSWORD = "tester", "s3cret-pass"
+from registry_fixture import PASSWORD, REGISTRY, USER, TokenServer, make_ca, start, stop
 
 
 def _need_registry() -> None:

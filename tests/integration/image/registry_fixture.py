@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REGISTRY = "/usr/bin/docker-registry"
+USER, PASSWORD = "tester", "s3cret-pass"  # the test registries' htpasswd / token-service account
 
 
 @dataclass

@@ -8,7 +8,7 @@ import os
 import stat
 
 import pytest
-from conftest import PASSWORD, USER
+from registry_fixture import PASSWORD, USER
 from vlcli import out, vl
 
 from runtime.image.store import ImageStore
