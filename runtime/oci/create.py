@@ -38,6 +38,7 @@ class Options:
         self.log = log or (lambda level, msg: None)
         self.rootfs_fd = -1  # set in the child, before any user namespace
         self.fifo_fd = -1
+        self.tree_fd = -1
 
 
 def _needs_cgroups(config: dict) -> bool:
@@ -239,6 +240,11 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
         # Opened as the host's root, before any user namespace: see rootfs.prepare.
         opts.rootfs_fd = os.open(rfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         opts.fifo_fd = os.open(os.path.join(st["dir"], FIFO), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        if "user" in plan.types and "mount" in plan.types:
+            try:
+                opts.tree_fd = h.clone_tree(opts.rootfs_fd)  # see rootfs.prepare
+            except SyscallError:
+                opts.tree_fd = -1  # kernels before 5.2: the path-based bind mount remains
         user_joins = [j for j in plan.join if j[0] == "user"]
         if user_joins:
             namespaces.join(user_joins, h)
@@ -300,7 +306,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
     cfg_hooks = config.get("hooks")
     if "mount" in plan.types:
-        root_fd = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd)
+        root_fd = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd, tree_fd=opts.tree_fd)
     else:
         # No mount namespace: mounting would change the host's mounts; only chroot, as runc skips the rootfs.
         ch.send(warning="no mount namespace: config mounts are ignored and the rootfs is only chroot'ed")

@@ -135,6 +135,16 @@ class Linux:
             raise
         return tree
 
+    def clone_tree(self, fd: int) -> int:
+        """A detached recursive copy of the mount at directory FD (open_tree OPEN_TREE_CLONE)."""
+        return self._check(self._syscall("open_tree", fd, b"", ctypes.c_uint(
+            OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH | os.O_CLOEXEC)), "open_tree")
+
+    def attach_tree(self, tree: int, path: str) -> None:
+        """Attach a detached mount TREE at PATH (move_mount)."""
+        self._check(self._syscall("move_mount", tree, b"", -100, _b(path), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
+                    f"move_mount onto {path}")
+
     # -- namespaces -----------------------------------------------------------
     def unshare(self, flags: int) -> None:
         """unshare(2)."""

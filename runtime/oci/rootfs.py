@@ -36,13 +36,19 @@ def propagation_flag(config: dict) -> int:
     return mounts.PROPAGATION_OPTIONS[prop] | linux.MS_REC
 
 
-def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_fd: int | None = None) -> int:
+def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_fd: int | None = None,
+            tree_fd: int = -1) -> int:
     """Mount everything under the rootfs; return an fd of the rootfs bind mount.
 
-    ROOTFS_FD, opened before entering a user namespace, lets the bind mount work where the
-    namespace's root cannot traverse the bundle's path (e.g. a bundle under a 0700 /root).
+    TREE_FD, a detached copy of the rootfs made before entering a user namespace, is attached
+    over / of the new mount namespace: that works where the namespace's root cannot traverse the
+    bundle's path (e.g. a bundle under a 0700 /root), which a path-based bind mount cannot.
     """
     h = host or linux.host()
+    if tree_fd >= 0:
+        h.mount(None, "/", None, linux.MS_SLAVE | linux.MS_REC, None)
+        h.attach_tree(tree_fd, "/")
+        return _mount_all(config, tree_fd, "/", h, userns)
     flag = propagation_flag(config)
     # Shared propagation of / would leak the container's mounts to the host: start from slave,
     # and only make the container's own / shared after pivot_root when asked to.
@@ -63,6 +69,11 @@ def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_f
     finally:
         if own_fd:
             os.close(rootfs_fd)
+    return _mount_all(config, root_fd, rootfs, h, userns)
+
+
+def _mount_all(config: dict, root_fd: int, rootfs: str, h, userns: bool) -> int:
+    """The config's mounts, devices and /dev links under ROOT_FD (ROOTFS is its path as seen here)."""
     try:
         dev_is_tmpfs = False
         for entry in config.get("mounts") or []:

@@ -194,22 +194,16 @@ def test_user_namespace(rt, bundle):
         c["linux"]["namespaces"].append({"type": "user"})
         c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
         c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    # The state dir sits under a 0700 directory the mapped root cannot traverse: the runtime opens
-    # exec.fifo before entering the user namespace. The bundle must be reachable by the mapped root
-    # (as with runc), so it goes to a 0711 directory outside pytest's private tree.
-    import shutil
-    import tempfile
-
-    b = bundle(["sh", "-c", "cat /proc/self/uid_map; id -u"], mutate=mutate)
-    outside = tempfile.mkdtemp(prefix="virtlab-oci-userns-")
-    try:
-        os.chmod(outside, 0o711)
-        moved = shutil.move(str(b), outside)
-        r = rt("run", "-b", moved, "u1")
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.split() == ["0", "100000", "65536", "0"]
-    finally:
-        shutil.rmtree(outside)
+        c["root"]["readonly"] = False
+    # Bundle and state dir sit under pytest's 0700 directory, which the mapped root (host uid 100000)
+    # cannot traverse: the runtime opens the fifo and clones the rootfs mount before entering the
+    # user namespace (runc and crun fail here).
+    b = bundle(["sh", "-c", "cat /proc/self/uid_map; id -u; touch /tmp/x && stat -c %u /tmp/x"], mutate=mutate)
+    os.chown(b / "rootfs" / "tmp", 100000, 100000)  # as an id-shifted image would have it
+    r = rt("run", "-b", b, "u1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0", "100000", "65536", "0", "0"]
+    assert os.stat(b / "rootfs" / "tmp" / "x").st_uid == 100000  # container root is host uid 100000
 
 
 def test_sysctl_and_rejected_injection(rt, bundle):
