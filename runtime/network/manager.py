@@ -422,7 +422,7 @@ class NetworkManager:
         fw = self._firewall_or_none()
         if fw is None:
             return
-        if any(self._bridge_exists(r) and not r["internal"] for r in self.store.networks()):
+        if any(not r["internal"] and self._owns_link(r["bridge"]) for r in self.store.networks()):
             return
         fw.drop_all()
 

@@ -107,36 +107,56 @@ def attach_detach(n: int, work: Path) -> dict:
             drop_netns(str(warm))
 
 
-def iproute2_equivalent(work: Path, n: int = 30) -> dict:
-    """The same attach done with `ip` commands (5 processes): the floor a shell script would have."""
+def ab_versus_iproute2(work: Path, n: int = 40) -> dict:
+    """virtlab's attach and the same five steps with `ip` commands, interleaved (A, B, A, B) on one load."""
+    nm = NetworkManager(work / "abstore" / "network")
     br = "vlbrbench0"
     subprocess.run(["ip", "link", "add", br, "type", "bridge"], check=True)
     subprocess.run(["ip", "addr", "add", "10.250.0.1/16", "dev", br], check=True)
     subprocess.run(["ip", "link", "set", br, "up"], check=True)
-    spaces = [make_netns(work, 500000 + i) for i in range(n)]
-    times, dels = [], []
+    ours, theirs, our_del, their_del = [], [], [], []
+    spaces = []
     try:
-        for i, ns in enumerate(spaces):
+        nm.attach("warm", make_netns(work, 600000))
+        spaces.append(str(work / "ns600000"))
+        for i in range(n):
+            a, b = make_netns(work, 500000 + 2 * i), make_netns(work, 500001 + 2 * i)
+            spaces += [a, b]
+            t = time.perf_counter()
+            nm.attach(f"ab{i:04d}", a)
+            ours.append(time.perf_counter() - t)
             veth, ip = f"vlvbench{i}", f"10.250.{i // 250}.{i % 250 + 2}"
             t = time.perf_counter()
             for cmd in (
-                f"ip link add {veth} master {br} up type veth peer name eth0 netns {ns}",
-                f"nsenter --net={ns} ip addr add {ip}/16 dev eth0",
-                f"nsenter --net={ns} ip link set eth0 up",
-                f"nsenter --net={ns} ip link set lo up",
-                f"nsenter --net={ns} ip route add default via 10.250.0.1",
+                f"ip link add {veth} master {br} up type veth peer name eth0 netns {b}",
+                f"nsenter --net={b} ip addr add {ip}/16 dev eth0",
+                f"nsenter --net={b} ip link set eth0 up",
+                f"nsenter --net={b} ip link set lo up",
+                f"nsenter --net={b} ip route add default via 10.250.0.1",
             ):
                 subprocess.run(cmd.split(), check=True)
-            times.append(time.perf_counter() - t)
+            theirs.append(time.perf_counter() - t)
         for i in range(n):
             t = time.perf_counter()
+            nm.detach(f"ab{i:04d}")
+            our_del.append(time.perf_counter() - t)
+            t = time.perf_counter()
             subprocess.run(["ip", "link", "del", f"vlvbench{i}"], check=True)
-            dels.append(time.perf_counter() - t)
+            their_del.append(time.perf_counter() - t)
     finally:
+        nm.teardown()
+        nm.close()
         subprocess.run(["ip", "link", "del", br], capture_output=True)
         for ns in spaces:
             drop_netns(ns)
-    return {"n": n, "attach_ms_median": median_ms(times), "link_del_ms_median": median_ms(dels)}
+    return {
+        "n": n,
+        "virtlab_attach_ms_median": median_ms(ours),
+        "iproute2_attach_ms_median": median_ms(theirs),
+        "ratio": round(statistics.median(ours) / statistics.median(theirs), 2),
+        "virtlab_detach_ms_median": median_ms(our_del),
+        "iproute2_link_del_ms_median": median_ms(their_del),
+    }
 
 
 def loopback_path(work: Path, rounds: int = 300) -> dict:
@@ -196,7 +216,7 @@ def main() -> None:
         res = {"host": os.uname().nodename, "kernel": os.uname().release, "python": sys.version.split()[0]}
         res["imports"] = import_costs()
         res["attach_detach"] = attach_detach(args.n, work)
-        res["iproute2_same_steps"] = iproute2_equivalent(work)
+        res["ab_versus_iproute2"] = ab_versus_iproute2(work)
         res["loopback_path"] = loopback_path(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -183,3 +183,27 @@ def test_many_published_ports_and_reattach_speed_is_sane(nm, netns):
     assert time.perf_counter() - t < 30  # not a benchmark: only catches a hang
     listing = nft.run(f"list table ip {nm.firewall.table}")
     assert listing.count("dnat to") == 5
+
+
+def test_rules_flushed_behind_our_back_are_rebuilt_and_detach_still_works(nm, netns):
+    n1 = netns()
+    nm.attach(A, n1.path, ports=[PortSpec("127.0.0.1", free_port(), 8000)])
+    nft.run(f"delete table ip {nm.firewall.table}")  # an admin ran `nft flush ruleset`
+    port = free_port()
+    b = nm.attach(B, netns().path, ports=[PortSpec("127.0.0.1", port, 8000)])
+    assert f"dport {port} dnat to {b.ip}:8000" in nft.run(f"list table ip {nm.firewall.table}")
+    nm.detach(A)  # its rules are gone already: no error
+    nm.detach(B)
+    assert not nm.firewall.exists()
+
+
+def test_requested_address_outside_the_subnet_creates_nothing(nm, netns):
+    from runtime.network.errors import InvalidArgument
+
+    nm.create("fixed", subnet="10.235.0.0/24")
+    links = set(os.listdir("/sys/class/net"))
+    with pytest.raises(InvalidArgument, match="not a usable address"):
+        nm.attach(A, netns().path, network="fixed", ip="10.236.0.5")
+    assert set(os.listdir("/sys/class/net")) == links
+    assert nm.store.all_endpoints() == []
+    assert nm.attach(A, netns().path, network="fixed", ip="10.235.0.77").ip == "10.235.0.77"
