@@ -63,7 +63,7 @@ class RichReporter(Reporter):
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         super().__init__()
-        self.console = Console()
+        self.console = Console(highlight=False)  # digests and hosts are not code to colour
         self.bars = Progress(TextColumn("{task.fields[ident]}: {task.description}"), BarColumn(), DownloadColumn(),
                              console=self.console, transient=False)
         self.tasks: dict[str, int] = {}
@@ -77,7 +77,7 @@ class RichReporter(Reporter):
     def status(self, ident: str, text: str) -> None:
         """Update the layer's line, or print an image-level line."""
         if not ident:
-            self.bars.console.print(text)
+            self.bars.console.print(text, highlight=False, markup=False)
             return
         self.bars.update(self._task(ident), description=text)
 
