@@ -72,13 +72,12 @@ def test_spec_and_features(tmp_path):
 
 
 def test_start_path_imports_only_runtime_oci_and_the_stdlib(tmp_path):
-    code = ("import sys; sys.argv=['x','--root',%r,'list']; from runtime.oci.cli import main; main(); "
-            "import runtime.oci.create, runtime.oci.runner; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('click','re','enum','json','signal','logging')))"
-            % str(tmp_path))
     repo = str(Path(__file__).resolve().parents[3])
-    out = subprocess.run([sys.executable, "-SI", "-c", "import sys; sys.path.insert(0, %r); " % repo + code],
-                         capture_output=True, text=True, check=True).stdout
+    watched = "('click', 're', 'enum', 'json', 'signal', 'logging')"
+    code = (f"import sys; sys.path.insert(0, {repo!r}); sys.argv = ['x', '--root', {str(tmp_path)!r}, 'list']; "
+            "from runtime.oci.cli import main; main(); import runtime.oci.create, runtime.oci.runner; "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {watched}))")
+    out = subprocess.run([sys.executable, "-SI", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
 
