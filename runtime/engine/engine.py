@@ -219,6 +219,7 @@ class Engine:
                 rec["State"]["OOMKilled"] = True
         with contextlib.suppress(EngineError):
             self.runtime_for(rec).delete(cid, force=True)
+        _drop_cgroup(rec)
         network.teardown(self, rec)
         overlay.unmount(cdir / "merged")
         rec["Finalized"] = True
@@ -725,6 +726,22 @@ class Engine:
         from runtime.engine import updates
 
         return updates.update(self, ref, **changes)
+
+
+def _drop_cgroup(rec: dict[str, Any]) -> None:
+    """Remove the container's cgroup if the runtime left it (a create that failed half-way)."""
+    path = rec.get("CgroupsPath") or ""
+    if not path.startswith("/virtlab-"):
+        return
+    if not any(os.path.isdir(f"{base}{path}") for base in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified",
+                                                           "/sys/fs/cgroup/memory", "/sys/fs/cgroup")):
+        return
+    try:
+        from runtime.oci.cgroups import open_manager
+
+        open_manager(path, rec["Id"]).destroy()
+    except Exception:  # noqa: BLE001 - best effort: a busy cgroup stays, and the leak check reports it
+        pass
 
 
 def _merge_env(image_env: list[str], extra: list[str]) -> list[str]:

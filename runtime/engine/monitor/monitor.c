@@ -66,6 +66,7 @@ struct stream {
 struct client {
     int fd;
     char mode; /* 0 until the first byte: 'o' output, 'r' remover, 'i' input, 'I' input+close */
+    int eof;   /* the client shut down its sending side: it still gets output */
 };
 
 static struct stream out_s = {.fd = -1, .kind = STREAM_STDOUT};
@@ -210,6 +211,7 @@ static void accept_clients(void)
         }
         clients[nclients].fd = fd;
         clients[nclients].mode = 0;
+        clients[nclients].eof = 0;
         nclients++;
     }
 }
@@ -233,13 +235,20 @@ static void close_stdin(void)
 static void client_input(int i)
 {
     char buf[4096];
+    if (clients[i].eof) { /* POLLHUP/POLLERR after a half-close: the client is gone */
+        drop_client(i);
+        return;
+    }
     ssize_t r = read(clients[i].fd, buf, sizeof buf);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (r <= 0) {
         if (clients[i].mode == 'I' || clients[i].mode == 'R')
             close_stdin();
-        drop_client(i);
+        if (r < 0 || clients[i].mode == 0)
+            drop_client(i);
+        else
+            clients[i].eof = 1; /* half-closed (stdin ended): keep sending it output */
         return;
     }
     size_t off = 0;
@@ -459,7 +468,8 @@ int main(int argc, char **argv)
             pfd[n++] = (struct pollfd){.fd = err_s.fd, .events = POLLIN};
             int base = n;
             for (int i = 0; i < nclients; i++)
-                pfd[n++] = (struct pollfd){.fd = clients[i].fd, .events = inlen < sizeof inbuf ? POLLIN : 0};
+                pfd[n++] = (struct pollfd){.fd = clients[i].fd,
+                                           .events = (!clients[i].eof && inlen < sizeof inbuf) ? POLLIN : 0};
             struct pollfd inp = {.fd = inlen > 0 ? in_fd : -1, .events = POLLOUT};
             pfd[n++] = inp;
             if (poll(pfd, (nfds_t)n, -1) < 0) {

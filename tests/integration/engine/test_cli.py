@@ -183,3 +183,59 @@ def test_volume_cli(vl, store_root):
     assert vl("volume", "rm", "data").returncode == 0
     assert vl("volume", "create", "a/b").returncode == 125
     assert vl("volume", "inspect", "nope").returncode == 125
+
+
+def test_limits_caps_and_ulimits_reach_the_container(vl):
+    r = vl("run", "--rm", "--network", "none", "--ulimit", "nofile=512:512", "--cap-drop", "ALL", "--cap-add", "CHOWN",
+           "--pids-limit", "30", "-m", "32m", "busybox", "sh", "-c",
+           "ulimit -n; grep CapEff /proc/self/status; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0] == "512"
+    assert lines[1].split()[1] == "0000000000000001"  # CAP_CHOWN only
+    assert lines[2] == "30"
+
+
+def test_logs_tail_since_and_export_diff_commit_cp(vl, tmp_path):
+    cid = vl("run", "-d", "--network", "none", "busybox", "sh", "-c",
+             "for i in 1 2 3 4 5; do echo n$i; done; echo x > /made; sleep 60").stdout.strip()
+    for _ in range(100):
+        if "n5" in vl("logs", cid).stdout:
+            break
+    assert vl("logs", "--tail", "2", cid).stdout == "n4\nn5\n"
+    assert vl("logs", "--since", "1h", cid).stdout.startswith("n1\n")
+    assert vl("logs", "--until", "2000-01-01T00:00:00Z", cid).stdout == ""
+    assert "A /made" in vl("diff", cid).stdout.splitlines()
+    out = tmp_path / "fs.tar"
+    assert vl("export", "-o", str(out), cid).returncode == 0
+    import tarfile
+
+    assert "made" in tarfile.open(out).getnames()
+    assert vl("cp", f"{cid}:/made", str(tmp_path / "made")).returncode == 0
+    assert (tmp_path / "made").read_text() == "x\n"
+    (tmp_path / "in").write_text("in")
+    assert vl("cp", str(tmp_path / "in"), f"{cid}:/in").returncode == 0
+    assert vl("exec", cid, "cat", "/in").stdout == "in"
+    assert vl("cp", str(tmp_path / "in"), str(tmp_path / "x")).returncode == 125
+    img = vl("commit", "-c", "CMD [\"cat\", \"/made\"]", cid, "snap:1")
+    assert img.returncode == 0, img.stderr
+    assert vl("run", "--rm", "--network", "none", "snap:1").stdout == "x\n"
+    info = json.loads(vl("inspect", "snap:1").stdout)  # not a container: inspect falls back to images
+    assert info and info[0].get("Id", "").startswith("sha256:")
+    vl("rmi", "snap:1")
+
+
+def test_restart_always_until_stopped(vl):
+    cid = vl("run", "-d", "--network", "none", "--restart", "always", "busybox", "sh", "-c", "echo up; exit 1").stdout.strip()
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        n = int(vl("inspect", "-f", "{{.RestartCount}}", cid).stdout.strip() or 0)
+        if n >= 2:
+            break
+        time.sleep(0.2)
+    assert n >= 2
+    assert vl("stop", "-t", "1", cid).returncode == 0
+    time.sleep(1)
+    assert vl("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "exited"
