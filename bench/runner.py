@@ -105,13 +105,18 @@ class Runner:
             self._progress.update(self._task, description=description)
 
     def _failed(self, b: Backend, w: Workload, exc: BaseException, repetition: int = 0) -> None:
-        """Record the failure, and NaN samples with an `error` so the report shows what is missing and why."""
+        """Record the failure, and NaN samples with an `error` so the report shows what is missing and why.
+
+        A negative `repetition` is a warm-up: the sample says so (`warmup: true`) and counts as repetition 0.
+        """
         self._error(b.name, w.name, exc)
         msg = str(exc) or type(exc).__name__
+        meta: dict = {"kind": b.kind, "error": msg[-500:], "warmup": repetition < 0}
+        if b.kind == "vm":
+            meta["accel"] = b.accel or "unknown"
         try:
-            self.results.add([Sample(self.results.run_id, b.name, w.name, metric, math.nan, unit, repetition,
-                                     {"kind": b.kind, "error": msg[-500:], **({"accel": b.accel or "unknown"}
-                                                                           if b.kind == "vm" else {})})
+            self.results.add([Sample(self.results.run_id, b.name, w.name, metric, math.nan, unit, max(repetition, 0),
+                                     meta)
                               for metric, unit in w.failure_metrics()])
         except BenchError:
             pass
@@ -266,7 +271,7 @@ class Runner:
                             self.results.add(samples)
                         failures[name] = 0
                     except Exception as exc:  # noqa: BLE001
-                        self._failed(b, w, exc, max(rep, 0))
+                        self._failed(b, w, exc, rep)
                         failures[name] += 1
                         if failures[name] >= max_failures:
                             failed.add(name)
