@@ -305,6 +305,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     userns = "user" in plan.types
     seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
     cfg_hooks = config.get("hooks")
+    preload(proc, cfg_hooks)
     if "mount" in plan.types:
         root_fd = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd, tree_fd=opts.tree_fd)
     else:
@@ -363,6 +364,18 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     except ExecError as e:
         os.write(2, f"virtlab-runtime: {e}\n".encode())
         os._exit(e.exit_code)
+
+
+def preload(proc, cfg_hooks) -> None:
+    """Import now what is needed after pivot_root or setns(mnt), where the host's modules are out of reach."""
+    import select  # noqa: F401 - _wait_for_start
+
+    if proc is not None and proc.terminal:
+        import socket  # noqa: F401
+
+        from runtime.oci import console  # noqa: F401
+    if hooks.has(cfg_hooks, "startContainer"):
+        import subprocess  # noqa: F401 - hooks.run_one
 
 
 def _build_seccomp(config: dict, proc, launcher_fd):

@@ -91,9 +91,10 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
 
             sock = console.connect(console_socket)
         launcher_fd = process.new_launcher_fd()
-        from runtime.oci.create import _build_seccomp
+        from runtime.oci.create import _build_seccomp, preload
 
         seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp from the host, before setns
+        preload(proc, None)
         fds = _open_namespaces(st)
         try:
             for t in _ORDER:

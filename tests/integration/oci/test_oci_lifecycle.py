@@ -253,3 +253,65 @@ def test_api_in_process(tmp_path, bundle):
         os.close(w)
     assert os.read(r, 100) == b"from-api\n"
     os.close(r)
+
+
+def test_console_socket_gets_the_pty_master(rt, bundle, tmp_path):
+    import socket
+
+    path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    try:
+        b = bundle(["sh", "-c", "tty; stty size; echo done"], terminal=True,
+                   mutate=lambda c: c["process"].update(consoleSize={"height": 40, "width": 100}))
+        r = rt("create", "-b", b, "--console-socket", path, "tty1")
+        assert r.returncode == 0, r.stderr
+        conn, _ = srv.accept()
+        _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        conn.close()
+        master = fds[0]
+        rt("start", "tty1", check=True)
+        out = b""
+        deadline = time.monotonic() + 10
+        while b"done" not in out and time.monotonic() < deadline:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+        os.close(master)
+        text = out.decode().replace("\r", "")
+        assert "/dev/pts/0" in text and "40 100" in text, text
+    finally:
+        srv.close()
+    rt("delete", "--force", "tty1", check=True)
+    r = rt("create", "-b", bundle(["true"], terminal=True), "tty2")
+    assert r.returncode == 125 and "console-socket" in r.stderr
+
+
+def test_exec_with_process_file_and_run_with_tty_proxy(rt, bundle, tmp_path):
+    rt("run", "-d", "-b", bundle(["sleep", "30"]), "pf", check=True)
+    proc = {"args": ["sh", "-c", "echo $V; id -u; pwd"], "env": ["V=from-file", "PATH=/bin"], "cwd": "/tmp",
+            "user": {"uid": 1000, "gid": 1000}}
+    (tmp_path / "process.json").write_text(json.dumps(proc))
+    r = rt("exec", "--process", tmp_path / "process.json", "pf")
+    assert r.returncode == 0 and r.stdout.split() == ["from-file", "1000", "/tmp"], r.stderr
+    rt("delete", "--force", "pf", check=True)
+    r = rt("run", "-b", bundle(["sh", "-c", "tty; exit 2"], terminal=True), "tp")
+    assert r.returncode == 2 and "/dev/pts/0" in r.stdout
+
+
+def test_container_side_hooks(rt, bundle, tmp_path):
+    """createContainer runs in the container's namespaces before pivot_root, startContainer after it."""
+    out = tmp_path / "cc.log"
+
+    def mutate(c):
+        c["hooks"] = {"createContainer": [{"path": "/bin/sh",
+                                           "args": ["sh", "-c", f"readlink /proc/self/ns/uts >> {out}"]}],
+                      "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/started"]}]}
+        c["root"]["readonly"] = False
+    b = bundle(["cat", "/tmp/started"], mutate=mutate)
+    r = rt("run", "-b", b, "ch")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["id"] == "ch"  # the state the startContainer hook got on stdin
+    assert out.read_text().strip() != os.readlink("/proc/self/ns/uts")  # ran in the container's namespaces
