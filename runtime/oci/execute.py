@@ -41,19 +41,23 @@ def exec_process(root: str, container_id: str, proc_dict: dict, console_socket: 
         parent.close()
         _exec_child(child, st, config, proc, console_socket, stdio, preserve_fds, console_fd)
     child.close()
+    # C reports D's pid and D reports "ready": D may well speak first, so take them in any order.
+    target = 0
+    ready = False
     try:
-        msg = parent.recv()
-        if not msg or "pid" not in msg:
-            how = _reap_status(pid)
-            raise _child_error(msg, f"exec in container {container_id} failed: the joining process {how}")
-        target = msg["pid"]
-        _reap(pid)
-        msg = parent.recv()
-        while msg and "warning" in msg:
+        while not (target and ready):
             msg = parent.recv()
-        if not msg or "ready" not in msg:
-            how = _reap_status(target)
-            raise _child_error(msg, f"exec in container {container_id} failed: the process {how} before exec")
+            if msg is None or "error" in msg:
+                if not target:
+                    how = _reap_status(pid)
+                    raise _child_error(msg, f"exec in container {container_id} failed: the joining process {how}")
+                how = _reap_status(target)
+                raise _child_error(msg, f"exec in container {container_id} failed: the process {how} before exec")
+            if "pid" in msg:
+                target = msg["pid"]
+                _reap(pid)
+            elif "ready" in msg:
+                ready = True
     finally:
         parent.close()
     if pid_file:
