@@ -1,7 +1,8 @@
 """The OCI runtime-tools validation suite against virtlab-runtime (../shared/conformance/run.sh).
 
 Reference on these machines (2026-11-28): runc 1.1.5 passes 3281, crun 1.8.1 passes 3573;
-virtlab-runtime passed 3597 when this threshold was set. Every remaining failure is explained
+virtlab-runtime passed 3879 when this threshold was set (a margin for the cgroup tests,
+whose results depend on which controllers happen to be mounted). Every remaining failure is explained
 in docs/runtime.md (environment, or the suite itself). The full table is printed (-s or -rA).
 """
 
@@ -19,12 +20,12 @@ pytestmark = pytest.mark.conformance
 REPO = Path(__file__).resolve().parents[2]
 RUN_SH = REPO.parent / "shared" / "conformance" / "run.sh"
 RUNTIME = Path(sys.executable).parent / "virtlab-runtime"
-# At least crun's count on this machine (runc: 3281, crun: 3573).
-THRESHOLD = 3574
+# Well above crun's count on this machine (runc: 3281, crun: 3573).
+THRESHOLD = 3800
 # Test files that must pass completely: the runtime's own behaviour, no environment involved.
 MUST_PASS = ["create", "state", "kill", "killsig", "kill_no_effect", "delete", "default", "hostname",
              "mounts", "process", "process_user", "process_oom_score_adj", "root_readonly_true",
-             "linux_ns_itype", "linux_ns_path", "linux_ns_path_type", "linux_masked_paths",
+             "linux_ns_itype", "linux_ns_nopath", "linux_ns_path", "linux_uid_mappings", "linux_ns_path_type", "linux_masked_paths",
              "linux_readonly_paths", "linux_seccomp", "linux_sysctl", "linux_devices", "linux_rootfs_propagation",
              "prestart", "prestart_fail", "poststop", "poststop_fail", "poststart_fail", "hooks_stdin",
              "config_updates_without_affect", "delete_resources", "delete_only_create_resources"]
