@@ -24,6 +24,8 @@ from bench import probe
 from bench.errors import ConfigError
 
 BASES = ("busybox", "debian")
+# The store references each base is looked up under, in order (the image store builds debian:bookworm).
+BASE_REFS = {"busybox": ("busybox:latest",), "debian": ("debian:bookworm", "debian:latest")}
 BUSYBOX_APPLETS = ("sh", "sleep", "true", "false", "cat", "echo", "ls", "mkdir", "rm", "ps", "mount", "umount",
                    "env", "id", "hostname", "uname", "wc", "grep", "head", "tail", "dd", "sync", "df", "du", "ip",
                    "ifconfig", "ping", "wget", "nc", "httpd", "free", "top", "kill", "cp", "mv", "ln", "chmod")  # fmt: skip
@@ -143,11 +145,17 @@ def _from_store(root: Path, base: str, probe_bin: Path, cache: Path) -> BenchIma
     try:
         img = store.resolve(ref)
     except ImageError:
-        try:
-            base_img = store.resolve(base)
-        except ImageError:
+        base_img = None
+        for candidate in BASE_REFS[base]:
+            try:
+                base_img = store.resolve(candidate)
+                break
+            except ImageError:
+                continue
+        if base_img is None:
             if base != "busybox":
-                raise ConfigError(f"image {base} is not in the store: build it with `virtlab image build {base}`") from None
+                raise ConfigError(f"image {BASE_REFS[base][0]} is not in the store: build it with "
+                                  f"`virtlab image build {base}`")
             base_img = _store_busybox(store, cache)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             layer = Path(tmp) / "probe-layer.tar"
