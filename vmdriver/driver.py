@@ -206,10 +206,14 @@ class VmDriver:
 
     @staticmethod
     def _active(dom: Any) -> bool:
+        """Whether the domain runs; a domain that vanished does not, other errors are raised."""
+        libvirt = _libvirt()
         try:
             return bool(dom.isActive())
-        except Exception:  # noqa: BLE001 - a domain that vanished is not active
-            return False
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise LibvirtError(f"cannot read the state of {dom.name()}: {exc.get_error_message()}") from exc
 
     # ------------------------------------------------------------ artifacts
 

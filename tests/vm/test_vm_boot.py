@@ -48,6 +48,11 @@ def test_boot_exec_stats_stop_remove(drv, vm_root):
     r = drv.exec(name, ["sh", "-c", "echo out; echo err >&2; hostname; exit 3"])
     assert (r.exit_code, r.stdout, r.stderr) == (3, f"out\n{name}\n".encode(), b"err\n")
     assert drv.exec(name, ["nosuchcommand"]).exit_code == 127
+    # Commands see only stdio (plus ls's own directory fd): not the agent's port.
+    assert drv.exec(name, ["ls", "/proc/self/fd"]).stdout.split() == [b"0", b"1", b"2", b"3"]
+    t0 = time.monotonic()
+    assert drv.exec(name, ["sleep", "60"], timeout=2).exit_code == 137  # killed at the timeout
+    assert time.monotonic() - t0 < 20
     # The guest sees the user's disk as raw bytes: the qcow2 magic, not the "backing" file.
     head = drv.exec(name, ["sh", "-c", "head -c 4 /dev/vdb | od -An -c"]).stdout.decode().split()
     assert head == ["Q", "F", "I", "373"]

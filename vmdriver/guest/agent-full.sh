@@ -20,9 +20,9 @@ agent_exec() {
     n=$((n - 1))
   done
   if [ "$t" -gt 0 ]; then
-    timeout -s KILL "$t" "$@" </dev/null >/run/virtlab/agent.out 2>/run/virtlab/agent.err
+    timeout -s KILL "$t" "$@" </dev/null >/run/virtlab/agent.out 2>/run/virtlab/agent.err 3>&-
   else
-    "$@" </dev/null >/run/virtlab/agent.out 2>/run/virtlab/agent.err
+    "$@" </dev/null >/run/virtlab/agent.out 2>/run/virtlab/agent.err 3>&-
   fi
   rc=$?
   { echo "OUT $id"; base64 -w 0 /run/virtlab/agent.out; echo; echo "ERR $id"; base64 -w 0 /run/virtlab/agent.err; echo
@@ -38,5 +38,5 @@ while :; do
       STOP) echo "STOPPING $id" >&3; systemctl poweroff --no-block ;;
     esac
   done
-  sleep 0.1
+  sleep 0.5  # dash has no read -t; a full VM is not a density workload
 done
