@@ -155,7 +155,7 @@ def _from_store(root: Path, base: str, probe_bin: Path, cache: Path) -> BenchIma
         if base_img is None:
             if base != "busybox":
                 raise ConfigError(f"image {BASE_REFS[base][0]} is not in the store: build it with "
-                                  f"`virtlab image build {base}`")
+                                  f"`virtlab image build {base}`") from None
             base_img = _store_busybox(store, cache)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             layer = Path(tmp) / "probe-layer.tar"
