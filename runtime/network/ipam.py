@@ -170,9 +170,9 @@ class Ipam:
             return ip
         # inet_aton is ~20x faster than IPv4Address(); this runs for every attach on big subnets.
         used = {int(a) for a in reserved}
-        for n in self._names():
+        for name in self._names():
             try:
-                used.add(int.from_bytes(socket.inet_aton(n), "big"))
+                used.add(int.from_bytes(socket.inet_aton(name), "big"))
             except OSError:
                 continue  # not an address file (a stray temp file): ignore it
         first = int(self.subnet.network_address) + 1

@@ -16,6 +16,7 @@ Lifecycle of kernel objects:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -24,6 +25,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,7 +218,7 @@ class NetworkManager:
             r["name"]: ipaddress.IPv4Network(r["subnet"]) for r in self.store.networks() if r["id"] != exclude
         }
 
-    def _host_routes(self) -> list[ipaddress.IPv4Network]:
+    def _host_routes(self) -> builtins.list[ipaddress.IPv4Network]:
         """Host routes, minus those of this store's own bridges (their subnets are in our records)."""
         own = {r["bridge"] for r in self.store.networks() if self._owns_link(r["bridge"])}
         return ipam.host_routes(skip_ifaces=own)
@@ -305,13 +307,13 @@ class NetworkManager:
             self._drop_table_if_unused()
             return rec
 
-    def list(self) -> list[dict]:
+    def list(self) -> builtins.list[dict]:
         """Every network record; the default network first (made on demand, without kernel objects)."""
         self._ensure_default_record()
         nets = self.store.networks()
         return sorted(nets, key=lambda r: (not r.get("default"), r["created"], r["name"]))
 
-    def prune(self) -> list[str]:
+    def prune(self) -> builtins.list[str]:
         """Remove user-defined networks without endpoints; returns their names."""
         removed = []
         with self.store.locked():
@@ -434,8 +436,8 @@ class NetworkManager:
         netns_path: str,
         network: str = DEFAULT_NETWORK,
         name: str | None = None,
-        aliases: list[str] | tuple[str, ...] = (),
-        ports: list[PortSpec] | tuple[PortSpec, ...] = (),
+        aliases: builtins.list[str] | tuple[str, ...] = (),
+        ports: builtins.list[PortSpec] | tuple[PortSpec, ...] = (),
         hostname: str | None = None,
         ip: str | None = None,
     ) -> Attachment:
@@ -466,7 +468,7 @@ class NetworkManager:
             concrete = reserve(specs, published, container_id) if specs else []
             fw = self.firewall if concrete else None  # FirewallError here, before anything is made
             netns_fd = open_netns(netns_path)
-            made: list[str] = []
+            made: builtins.list[str] = []
             try:
                 bridge_was_there = self._bridge_exists(rec)
                 rec = self._materialize(rec)
@@ -510,6 +512,7 @@ class NetworkManager:
 
                     rules = [PortRule(p.proto, p.host_ip, p.host_port, addr, p.container_port) for p in concrete]
                     made.append("firewall")
+                    assert fw is not None  # set above whenever there are ports
                     ep["firewall"] = fw.add_ports(container_id, rules)
                     self.store.save_endpoint(ep)  # keep the rule handle for an exact detach
                 self._refresh_hosts(rec, container_id)
@@ -520,9 +523,9 @@ class NetworkManager:
                 os.close(netns_fd)
             return self._attachment(ep)
 
-    def _undo(self, rec: dict, container_id: str, made: list[str], fw) -> None:
+    def _undo(self, rec: dict, container_id: str, made: builtins.list[str], fw) -> None:
         """Best-effort rollback of a failed attach, newest step first."""
-        steps = {
+        steps: dict[str, Callable[[], object]] = {
             "firewall": lambda: fw.remove_ports(container_id, None),
             "veth": lambda: self.links.delete_link(veth_name(container_id, rec["id"])),
             "ports": lambda: self.store.save_ports(
@@ -579,13 +582,13 @@ class NetworkManager:
             self._refresh_hosts(rec, cid)
             self._drop_bridge_if_idle(rec)
 
-    def endpoints(self, container_id: str) -> list[Attachment]:
+    def endpoints(self, container_id: str) -> builtins.list[Attachment]:
         """The container's current attachments."""
         return [self._attachment(e) for e in self.store.endpoints_of(container_id)]
 
-    def ports_of(self, container_id: str) -> list[PortSpec]:
+    def ports_of(self, container_id: str) -> builtins.list[PortSpec]:
         """Host ports the container publishes (what `virtlab port` shows)."""
-        out = []
+        out: builtins.list[PortSpec] = []
         for e in self.store.endpoints_of(container_id):
             out.extend(PortSpec(**p) for p in e.get("ports", []))
         return out
@@ -618,7 +621,7 @@ class NetworkManager:
         return hostsfile.resolv_conf()
 
     @staticmethod
-    def _names(ep: dict, own: bool) -> list[str]:
+    def _names(ep: dict, own: bool) -> builtins.list[str]:
         names = []
         if own and ep.get("hostname"):
             names.append(ep["hostname"])
@@ -629,8 +632,9 @@ class NetworkManager:
             names.append(ep["container_id"][:12])
         return names
 
-    def _render_hosts(self, container_id: str, cache: dict[str, list[dict]], localhost: bool = True) -> str:
-        own, peers = [], []
+    def _render_hosts(self, container_id: str, cache: dict[str, builtins.list[dict]], localhost: bool = True) -> str:
+        own: builtins.list[tuple[str, builtins.list[str]]] = []
+        peers: builtins.list[tuple[str, builtins.list[str]]] = []
         for ep in self.store.endpoints_of(container_id):
             own.append((ep["ip"], self._names(ep, own=True)))
             rec = self._find(ep["network_id"])
@@ -648,7 +652,7 @@ class NetworkManager:
 
     def _refresh_hosts(self, rec: dict, changed: str) -> None:
         """Rewrite the hosts file of `changed` and, on user networks, of every peer."""
-        cache: dict[str, list[dict]] = {}
+        cache: dict[str, builtins.list[dict]] = {}
         if self.store.endpoints_of(changed):
             self._write_hosts(changed, cache)
         if rec.get("default"):
@@ -659,13 +663,13 @@ class NetworkManager:
 
     # ------------------------------------------------------------ cleanup
 
-    def gc(self, live_container_ids: list[str] | set[str]) -> dict[str, list[str]]:
+    def gc(self, live_container_ids: builtins.list[str] | set[str]) -> dict[str, builtins.list[str]]:
         """Remove endpoints of containers not in `live_container_ids`, and kernel leftovers of crashes.
 
         Returns what was removed, per kind. Safe to run at any time (the engine runs it at start).
         """
         live = set(live_container_ids)
-        report: dict[str, list[str]] = {"endpoints": [], "links": [], "rules": [], "hosts": [], "addresses": []}
+        report: dict[str, builtins.list[str]] = {"endpoints": [], "links": [], "rules": [], "hosts": [], "addresses": []}
         with self.store.locked():
             for ep in self.store.all_endpoints():
                 if ep["container_id"] not in live:

@@ -46,7 +46,7 @@ def _library() -> ctypes.CDLL | None:
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
         _lib = lib
-    return _lib or None
+    return _lib if isinstance(_lib, ctypes.CDLL) else None
 
 
 def available() -> bool:

@@ -122,7 +122,7 @@ class Store:
 
     def networks(self) -> list[dict]:
         """Every network record, oldest first."""
-        out = []
+        out: list[dict] = []
         try:
             names = os.listdir(self.networks_dir)
         except FileNotFoundError:
@@ -151,7 +151,7 @@ class Store:
             names = sorted(os.listdir(d))
         except FileNotFoundError:
             return []
-        out = []
+        out: list[dict] = []
         for n in names:
             if n.endswith(".json") and not n.startswith("."):
                 ep = self.read_json(d / n)
@@ -168,7 +168,7 @@ class Store:
 
     def endpoints_of(self, container_id: str) -> list[dict]:
         """A container's endpoints on every network, in the order they were made."""
-        out = []
+        out: list[dict] = []
         try:
             nets = os.listdir(self.endpoints_dir)
         except FileNotFoundError:
@@ -182,7 +182,7 @@ class Store:
 
     def all_endpoints(self) -> list[dict]:
         """Every endpoint of this store."""
-        out = []
+        out: list[dict] = []
         try:
             nets = os.listdir(self.endpoints_dir)
         except FileNotFoundError:
