@@ -749,8 +749,8 @@ def port(ctx: click.Context, container: str, private_port: str | None) -> None:
     ports = network.published(rec) if rec["State"]["Status"] in ("running", "paused") else []
     want = None
     if private_port:
-        p, _, proto = private_port.partition("/")
-        want = (p, proto or "tcp")
+        num, _, proto = private_port.partition("/")
+        want = (num, proto or "tcp")
     found = False
     for p in ports:
         key = (str(p["container_port"]), p["proto"])
@@ -809,7 +809,7 @@ def cp(ctx: click.Context, archive: bool, follow_link: bool, quiet: bool, src: s
         raise InvalidArgument("copying between containers or between host paths is not supported: one side must be CONTAINER:PATH")
     if sc is not None:
         cpmod.copy_from(eng, sc, sp, dp, archive=archive, follow=follow_link)
-    else:
+    elif dc is not None:
         cpmod.copy_to(eng, dc, sp, dp, archive=archive, follow=follow_link)
 
 

@@ -83,6 +83,7 @@ def stream(sock: socket.socket, stdin: int | None = None, stdout: BinaryIO | Non
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr.buffer
     old_term = None
+    tty_fd = stdin
     if raw_tty and stdin is not None and os.isatty(stdin):
         old_term = termios.tcgetattr(stdin)
         ttymod.setraw(stdin)
@@ -116,8 +117,8 @@ def stream(sock: socket.socket, stdin: int | None = None, stdout: BinaryIO | Non
                 if code is not None:
                     return code
     finally:
-        if old_term is not None:
-            termios.tcsetattr(stdin, termios.TCSADRAIN, old_term)
+        if old_term is not None and tty_fd is not None:
+            termios.tcsetattr(tty_fd, termios.TCSADRAIN, old_term)
 
 
 def _drain(buf: bytes, out: BinaryIO, err: BinaryIO) -> tuple[bytes, int | None]:

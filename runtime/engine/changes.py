@@ -131,7 +131,7 @@ def export(engine: Any, ref: str, out: BinaryIO) -> None:
         _add_tree(tf, rootfs)
 
 
-def layer_tar(engine: Any, rec: dict[str, Any], out: BinaryIO) -> None:
+def layer_tar(engine: Any, rec: dict[str, Any], out: Any) -> None:
     """The container's changes as an OCI layer: whiteouts as .wh.<name>, opaque dirs as .wh..wh..opq."""
     upper = str(engine.store.path(rec["Id"]) / "upper")
     lowers = _lowers(engine, rec)
@@ -141,9 +141,9 @@ def layer_tar(engine: Any, rec: dict[str, Any], out: BinaryIO) -> None:
             path = "/" + rel
             if _is_whiteout(st):
                 d, n = os.path.split(rel)
-                ti = tarfile.TarInfo(os.path.join(d, ".wh." + n))
-                ti.mtime = 0
-                tf.addfile(ti)
+                wh = tarfile.TarInfo(os.path.join(d, ".wh." + n))
+                wh.mtime = 0
+                tf.addfile(wh)
                 continue
             in_lower = any(os.path.lexists(str(lo) + path) for lo in lowers)
             if not in_lower and path in skip and (stat.S_ISDIR(st.st_mode) or st.st_size == 0):

@@ -210,7 +210,7 @@ def copy_to(engine: Any, ref: str, src: str, dest: str, archive: bool = False, f
                         finally:
                             os.close(sub)
                 else:
-                    _host_entry_at(src_p, sst, parent, name, archive)
+                    _host_entry_at(src_p, sst, parent, name or src_p.name, archive)
             finally:
                 os.close(parent)
         finally:

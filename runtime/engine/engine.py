@@ -11,6 +11,7 @@ start time), check the state machine allows the verb, act, then save the record 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -356,12 +357,13 @@ class Engine:
         targets = {v["target"] for v in volumes}
         for path in image_volumes:
             try:
-                v = parse.volumes([path])[0]
+                iv = parse.volumes([path])[0]
             except InvalidArgument:
                 continue  # the image's Volumes are data: an invalid one is ignored, never followed
-            if v.target not in targets:
-                volumes = [*volumes, {"target": v.target, "source": "", "kind": "volume", "read_only": False, "options": []}]
-                targets.add(v.target)
+            if iv.target not in targets:
+                volumes = [*volumes, {"target": iv.target, "source": "", "kind": "volume", "read_only": False,
+                                      "options": []}]
+                targets.add(iv.target)
         try:
             for v in volumes:
                 if v["kind"] == "bind":
@@ -525,7 +527,7 @@ class Engine:
             return
         (cdir / "stop-requested").touch()
         if timeout is None:
-            timeout = rec.get("StopTimeout") if rec.get("StopTimeout") is not None else 10
+            timeout = float(rec["StopTimeout"]) if rec.get("StopTimeout") is not None else 10.0
         rt = self.runtime_for(rec)
         with contextlib.suppress(EngineError):
             rt.kill(cid, sig or rec.get("StopSignal") or signal.SIGTERM)
@@ -660,7 +662,7 @@ class Engine:
 
     # ---------------------------------------------------------------- queries
 
-    def list(self, all: bool = False) -> list[Container]:
+    def list(self, all: bool = False) -> builtins.list[Container]:
         """Containers (running only unless `all`), newest first."""
         out = []
         for cid in self.store.ids():
@@ -698,7 +700,7 @@ class Engine:
         s["net_rx"], s["net_tx"] = stats.net_stats(rec["State"]["Pid"])
         return s
 
-    def pids(self, ref: str) -> list[int]:
+    def pids(self, ref: str) -> builtins.list[int]:
         """Host pids of the container's processes."""
         rec = self.record(ref)
         if rec["State"]["Status"] not in (Status.RUNNING, Status.PAUSED):
@@ -714,7 +716,7 @@ class Engine:
         return logs.read(self._dir(cid), follow=follow, since=since, until=until, tail=tail,
                          alive=lambda: self._alive(cid))
 
-    def exec(self, ref: str, argv: list[str], env: dict[str, str] | list[str] | None = None,
+    def exec(self, ref: str, argv: builtins.list[str], env: dict[str, str] | builtins.list[str] | None = None,
              user: str | None = None, workdir: str | None = None, tty: bool = False) -> ExecResult:
         """Run `argv` in the running container (its namespaces and cgroup) and capture its output."""
         from runtime.engine import execs

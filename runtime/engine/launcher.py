@@ -147,7 +147,7 @@ def launch(engine: Any, rec: dict[str, Any], rt: Any) -> tuple[int, dict[str, fl
         try:
             os.close(sync_r)
             if os.fork() == 0:
-                _launcher(rt, cid, cdir, monitor, sync_w, tty, interactive, keep, rec.get("AutoRemove"),
+                _launcher(rt, cid, cdir, monitor, sync_w, tty, interactive, keep, bool(rec.get("AutoRemove")),
                           _hook_argv(engine, cid, ""))
             os._exit(0)
         except BaseException:

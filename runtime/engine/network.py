@@ -101,8 +101,8 @@ def setup(engine: Any, rec: dict[str, Any]) -> str | None:
         if isinstance(exc, EngineError):
             raise
         raise EngineError(f"cannot attach container {rec['Name']} to network {net}: {exc}") from exc
-    a = asdict(att) if is_dataclass(att) else dict(vars(att))
-    a["ports"] = [asdict(p) if is_dataclass(p) else p for p in a.get("ports") or []]
+    a = asdict(att) if is_dataclass(att) and not isinstance(att, type) else dict(vars(att))
+    a["ports"] = [asdict(p) if is_dataclass(p) and not isinstance(p, type) else p for p in a.get("ports") or []]
     # the network keeps this hosts file current as peers come and go; it is bind-mounted as is
     rec["NetworkSettings"] = {"Networks": {net: a}, "NetnsPath": str(path), "HostsPath": hosts_path}
     return str(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
@@ -61,7 +62,7 @@ class VolumeStore:
         except (FileNotFoundError, EngineError):
             raise NoSuchVolume(name) from None
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         """Every volume."""
         out = []
         try:
@@ -75,7 +76,7 @@ class VolumeStore:
                 continue
         return out
 
-    def remove(self, name: str, in_use_by: list[str] | None = None, force: bool = False) -> None:
+    def remove(self, name: str, in_use_by: builtins.list[str] | None = None, force: bool = False) -> None:
         """Delete a volume and its data; refuses while a container uses it."""
         self.inspect(name)
         if in_use_by and not force:
