@@ -117,6 +117,10 @@ def cmd_exec(root: str, opts: dict, args: list[str], log) -> int:
                 proc = json.loads(f.read(4 << 20))
         except (OSError, ValueError) as e:
             raise SpecError(f"cannot read process file {opts['process']}: {e}") from None
+        if not isinstance(proc, dict):
+            raise SpecError(f"process file {opts['process']} must hold a JSON object")
+        if opts.get("tty"):
+            proc["terminal"] = True
     else:
         if not argv:
             raise UsageError("exec needs a command (or --process FILE)")

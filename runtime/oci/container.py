@@ -118,10 +118,30 @@ def kill(root: str, container_id: str, sig, all_processes: bool = False) -> None
                 pass
         return
     state.check(st, "kill")
+    signal_init(st, num, "kill")
+
+
+def signal_init(st: dict, num: int, operation: str) -> None:
+    """Signal the container's init through a pidfd, after checking it is still our init (no pid reuse race)."""
+    pid = st["pid"]
     try:
-        os.kill(st["pid"], num)
+        pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        raise StateError(container_id, state.STOPPED, "kill") from None
+        raise StateError(st["id"], state.STOPPED, operation) from None
+    except OSError:  # no pidfd (old kernel): a plain kill, checked just before
+        pidfd = -1
+    try:
+        if state.proc_start_time(pid) != st.get("start_time"):
+            raise StateError(st["id"], state.STOPPED, operation)
+        if pidfd >= 0:
+            signal.pidfd_send_signal(pidfd, num)
+        else:
+            os.kill(pid, num)
+    except ProcessLookupError:
+        raise StateError(st["id"], state.STOPPED, operation) from None
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
@@ -181,9 +201,9 @@ def _kill_and_wait(st: dict, timeout: float = 10.0) -> None:
 
         load_manager(st["cgroup_paths"]).thaw()
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+        signal_init(st, signal.SIGKILL, "delete")
+    except StateError:
+        return  # already gone
     deadline = time.monotonic() + timeout
     while state.proc_start_time(pid) == st.get("start_time"):
         try:
