@@ -390,3 +390,33 @@ def test_two_stores_materialising_their_default_network_at_once(tmp_path, netns)
             m = NetworkManager(s)
             m.teardown()
             m.close()
+
+
+@pytest.mark.parametrize("crash_in", ["configure_netns", "add_ports", "_refresh_hosts"])
+def test_a_process_killed_mid_attach_leaves_nothing_gc_cannot_remove(nm, netns, crash_in):
+    """The attaching process dies hard (os._exit: no rollback, like SIGKILL) at three points."""
+    n1 = netns()
+    code = (
+        "import os, sys\n"
+        "from runtime.network import NetworkManager, PortSpec\n"
+        "from runtime.network import firewall, links, manager\n"
+        "target = {'configure_netns': links.Links, 'add_ports': firewall.NftFirewall,"
+        " '_refresh_hosts': manager.NetworkManager}[sys.argv[3]]\n"
+        "setattr(target, sys.argv[3], lambda *a, **k: os._exit(9))\n"
+        "NetworkManager(sys.argv[1]).attach('d' * 64, sys.argv[2], ports=[PortSpec('127.0.0.1', 0, 80)])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(nm.path), n1.path, crash_in], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 9, r.stderr
+    left = nm.store.all_endpoints()
+    assert [e["container_id"] for e in left] == ["d" * 64]  # the record tells gc what to look for
+    veth = left[0]["host_ifname"]
+    assert veth in host_links()
+    report = nm.gc([])
+    assert report["endpoints"]
+    assert veth not in host_links()
+    assert our_links(nm) == set()
+    assert nm.store.all_endpoints() == [] and nm.store.ports() == []
+    assert not nm.firewall.exists()
+    assert os.listdir(nm.store.hosts_dir) == []
+    assert nm.gc([]) == {}
