@@ -199,6 +199,9 @@ class Extractor:
                     self._member(tf, member)
                 except OSError as exc:
                     raise InvalidArchive(f"cannot extract {member.name[:80]!r}: {exc.strerror or exc}") from exc
+                except (OverflowError, ValueError) as exc:
+                    # Absurd owners, times or device numbers from the header.
+                    raise InvalidArchive(f"cannot extract {member.name[:80]!r}: {exc}") from exc
                 # Stream mode keeps every header otherwise: memory would grow with the entry count.
                 tf.members.clear()  # type: ignore[attr-defined]
             tail = keeper.tail_from(tf.offset)
@@ -377,8 +380,8 @@ class Extractor:
                 continue
             try:
                 os.utime(key[-1], (mtime, mtime), dir_fd=pfd, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
+            except (FileNotFoundError, OverflowError, ValueError):
+                pass  # gone (a later entry replaced it), or an absurd time: keep the extraction time
             finally:
                 os.close(pfd)
 

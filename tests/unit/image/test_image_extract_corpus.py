@@ -507,3 +507,24 @@ def test_whiteout_named_directory_is_just_a_directory(host, store):
     snap, flat = _both(store, make_tar(entry("file", ".wh.etc/unbroken", "x")))
     assert (snap / ".wh.etc" / "unbroken").read_text() == "x"
     _unchanged(host, store, before)
+
+
+@pytest.mark.parametrize("field,value", [("mtime", 2**70), ("uid", 2**40), ("gid", 2**40), ("mtime", -(2**70))])
+def test_absurd_header_numbers_are_refused_cleanly(host, store, field, value):
+    flat, before = _guard(host, store)
+    ti = entry("file", "f", "x")
+    setattr(ti, field, value)
+    if field != "mtime" and os.geteuid() != 0:
+        pytest.skip("ownership is applied only as root")
+    _refused(store, make_tar(ti), "cannot extract")
+    _unchanged(host, store, before)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="requires root (mknod)")
+def test_absurd_device_numbers_are_refused_cleanly(host, store):
+    ti = entry("chr", "dev/x", (2**40, 1))
+    _refused(store, make_tar(ti, fmt=tarfile.GNU_FORMAT), "cannot extract|invalid")
+
+
+def test_absurd_directory_time_is_refused_too(host, store):
+    _refused(store, make_tar(entry("dir", "d", mtime=2**70), entry("file", "d/f", "x")), "timestamp")
