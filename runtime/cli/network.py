@@ -185,7 +185,7 @@ def rm(ctx, names) -> None:
 @click.option("-f", "--format", "fmt", help="Go template: {{.Name}}, {{.Id}}, {{json .}} ...")
 @click.pass_context
 def inspect(ctx, names, fmt) -> None:
-    """Display detailed information on one or more networks (a JSON array)."""
+    """Display detailed information on one or more networks."""
     out, missing = [], []
     with _manager(ctx) as nm:
         for name in names:
@@ -246,7 +246,7 @@ def _running_container(ctx: click.Context, ref: str) -> dict:
 @click.option("--ip", help="IPv4 address for the container on this network.")
 @click.pass_context
 def connect(ctx, net, container, alias, ip) -> None:
-    """Connect a running container to a network (a new ethN in the container)."""
+    """Connect a running container to a network (it gets a new ethN)."""
     rec = _running_container(ctx, container)
     with _manager(ctx) as nm:
         nm.attach(rec["Id"], rec["NetworkSettings"]["NetnsPath"], network=net, name=str(rec["Name"]).lstrip("/"),
@@ -271,3 +271,8 @@ def disconnect(ctx, net, container, force) -> None:
                 return
             raise InvalidArgument(f"container {container} is not connected to network {net}")
         nm.detach(cid, network=rec["id"])
+
+
+# docker's aliases
+network.add_command(ls, "list")
+network.add_command(rm, "remove")

@@ -66,3 +66,9 @@ def test_render_template():
     row = {"Name": "n", "ID": "1"}
     assert render_template("{{.Name}}\\t{{ .ID }}", row) == "n\t1"
     assert json.loads(render_template("{{json .}}", row)) == row
+
+
+def test_docker_aliases(tmp_path):
+    assert run(tmp_path, "list", "-q").stdout == run(tmp_path, "ls", "-q").stdout
+    r = run(tmp_path, "remove", "nope")
+    assert r.returncode == 125 and "network nope not found" in r.stderr
