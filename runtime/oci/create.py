@@ -78,11 +78,18 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
             _child_main(child, config, plan, proc, rfs, st, opts)
         child.close()
         try:
-            init_pid, mgr = _parent_create(parent, pid, config, plan, st, opts)
+            if _needs_cgroups(config):
+                # While A sets up the namespaces: create and limit the cgroup (the import is not cheap).
+                from runtime.oci.devices import cgroup_resources
+
+                mgr = _cgroup_manager(config, st["id"])
+                st["cgroup_paths"] = mgr.paths
+                mgr.apply(cgroup_resources(config))
+            init_pid = _parent_create(parent, pid, config, plan, st, opts, mgr)
         finally:
             parent.close()
     except BaseException:
-        _abort(st, init_pid, mgr)
+        _abort(st, st.get("pid") or 0, mgr)
         raise
     st["status"] = state.CREATED
     state.save(st)
@@ -91,9 +98,8 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     return st
 
 
-def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: Options):
-    """The runtime's side of create: id maps, cgroups, state, hooks; returns (init pid, cgroup manager)."""
-    mgr = None
+def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: Options, mgr) -> int:
+    """The runtime's side of create: id maps, cgroup membership, state, hooks; returns the init's pid."""
     msg = ch.recv()
     if msg and "userns" in msg:
         namespaces.write_id_maps(msg["userns"], config)
@@ -110,12 +116,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     proc = config.get("process") or {}
     if proc.get("oomScoreAdj") is not None:
         process.set_oom_score_adj(proc["oomScoreAdj"], str(init_pid))
-    if _needs_cgroups(config):
-        mgr = _cgroup_manager(config, st["id"])
-        st["cgroup_paths"] = mgr.paths
-        from runtime.oci.devices import cgroup_resources
-
-        mgr.apply(cgroup_resources(config))
+    if mgr is not None:
         mgr.add(init_pid)
     state.save(st)
     ch.send(go=1)
@@ -134,7 +135,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
                 raise
             ch.send(hooks_done=1)
         elif "ready" in msg:
-            return init_pid, mgr
+            return init_pid
 
 
 def _cgroup_manager(config: dict, container_id: str):
@@ -289,12 +290,8 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     """B: the container init, from 'go' to exec."""
     for sig in _INIT_SIGNALS:
         signal.signal(sig, _on_signal_before_start)
-    msg = ch.recv()
-    if not msg or "go" not in msg:
-        os._exit(1)
+    # What does not depend on the cgroup is done while P places us in it.
     h = linux.host()
-    if plan.unshare & linux.CLONE_NEWCGROUP:
-        h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
     fifo_fd = opts.fifo_fd
     sock = None
     if proc and proc.terminal and opts.console_socket:
@@ -306,6 +303,11 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
     cfg_hooks = config.get("hooks")
     preload(proc, cfg_hooks)
+    msg = ch.recv()
+    if not msg or "go" not in msg:
+        os._exit(1)
+    if plan.unshare & linux.CLONE_NEWCGROUP:
+        h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
     if "mount" in plan.types:
         root_fd = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd, tree_fd=opts.tree_fd)
     else:
