@@ -169,7 +169,9 @@ def _stage(stream, st: Path, store: ImageStore) -> _Staged:
     limits = store.limits
     dec, _ = decompressing(stream, "archive")
     try:
-        tf = tarfile.open(fileobj=cast(Any, dec), mode="r|", errorlevel=2)
+        from runtime.image.extract import bounded_tarinfo
+
+        tf = tarfile.open(fileobj=cast(Any, dec), mode="r|", errorlevel=2, tarinfo=bounded_tarinfo(limits))
     except tarfile.ReadError as exc:
         raise InvalidArchive(f"not a tar archive: {exc}") from exc
     count = total = 0

@@ -23,7 +23,8 @@ def inspect_image(store: ImageStore, ref: str | Image) -> dict:
             repos.append(repo)
     cfg = dict(_CONFIG_DEFAULTS)
     cfg.update(img.config.get("config") or {})
-    history = img.config.get("history") or []
+    history = [h for h in (img.config.get("history") or []) if isinstance(h, dict)] \
+        if isinstance(img.config.get("history"), list) else []
     snap = [str(store.snap_dir / layer.diff_id.split(":", 1)[1] / "fs") for layer in img.layers]
     size = store.image_size(img)
     return {
@@ -31,7 +32,7 @@ def inspect_image(store: ImageStore, ref: str | Image) -> dict:
         "RepoTags": [r for r in refs if "@" not in r],
         "RepoDigests": [f"{repo}@{img.digest}" for repo in repos],
         "Parent": "",
-        "Comment": (history[-1].get("comment", "") if history else ""),
+        "Comment": str(history[-1].get("comment") or "") if history else "",
         "Created": img.created,
         "Container": "",
         "ContainerConfig": {},
@@ -55,16 +56,20 @@ def history_rows(store: ImageStore, img: Image) -> list[dict]:
     """History entries newest first: id (top only), created, created_by, size of the layer, comment."""
     rows = []
     layers = list(img.layers)
-    entries = img.config.get("history") or [{} for _ in layers]
+    entries = img.config.get("history")
+    if not isinstance(entries, list) or not entries:
+        entries = [{} for _ in layers]
     li = 0
     for h in entries:
+        if not isinstance(h, dict):
+            continue  # image config is untrusted data: skip what is not a history entry
         size = 0
         if not h.get("empty_layer") and li < len(layers):
             meta = store.snapshot_meta(layers[li].diff_id)
             size = meta.get("apparent_bytes", layers[li].size)
             li += 1
-        rows.append({"created": h.get("created", ""), "created_by": h.get("created_by", ""), "size": size,
-                     "comment": h.get("comment", "")})
+        rows.append({"created": str(h.get("created") or ""), "created_by": str(h.get("created_by") or ""),
+                     "size": size, "comment": str(h.get("comment") or "")})
     rows.reverse()
     for i, row in enumerate(rows):
         row["id"] = img.id if i == 0 else "<missing>"

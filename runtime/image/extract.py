@@ -54,6 +54,11 @@ class ExtractStats:
     skipped: list[str] = field(default_factory=list)
 
 
+def bounded_tarinfo(limits: Limits):
+    """The TarInfo class to parse untrusted tar streams with (see _make_tarinfo_class)."""
+    return _make_tarinfo_class(limits)
+
+
 def _make_tarinfo_class(limits: Limits):
     """A TarInfo that refuses oversized extended headers and sparse members before tarfile allocates."""
 

@@ -161,6 +161,10 @@ class RegistryClient:
         """Where per-registry settings are read from."""
         return "registries.json in the image store"
 
+    def _same_origin(self, url: str) -> bool:
+        a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(self._base())
+        return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
     def _auth_header(self, scope: str) -> dict[str, str]:
         if scope in self.tokens:
             return {"Authorization": f"Bearer {self.tokens[scope]}"}
@@ -217,7 +221,7 @@ class RegistryClient:
             doc = r.json()
         except ValueError as exc:
             raise AuthError("token response is not JSON") from exc
-        token = doc.get("token") or doc.get("access_token")
+        token = (doc.get("token") or doc.get("access_token")) if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("token response has no token")
         self.tokens[scope] = token
@@ -232,7 +236,10 @@ class RegistryClient:
         while attempts < RETRIES:
             headers = dict(kw.pop("headers", None) or {})
             kw["headers"] = headers
-            headers.update(self._auth_header(scope))
+            if self._same_origin(url):
+                headers.update(self._auth_header(scope))
+            else:
+                headers.pop("Authorization", None)  # a Location or Link elsewhere never gets our credentials
             try:
                 req = self.client.build_request(method, url, **kw)
                 resp = self.client.send(req, stream=stream)
@@ -543,12 +550,16 @@ class RegistryClient:
                 doc = json.loads(data)
             except ValueError as exc:
                 raise RegistryError(f"catalog of {self.registry} is not JSON") from exc
-            repos = doc.get("repositories") or []
+            repos = (doc.get("repositories") if isinstance(doc, dict) else None) or []
+            if not isinstance(repos, list):
+                raise RegistryError(f"catalog of {self.registry} has no repository list")
             names.extend(n for n in repos if isinstance(n, str))
             m = re.match(r"<([^>]+)>", link)
             if not m or len(names) >= limit:
                 break
-            path = m.group(1)
+            path = self._location(m.group(1))
+            if not self._same_origin(path):
+                raise RegistryError(f"catalog of {self.registry} links to another host: {path[:100]}")
         return names[:limit]
 
     def check_login(self) -> None:

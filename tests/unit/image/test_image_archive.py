@@ -194,3 +194,22 @@ def test_archive_total_size_and_member_count_capped(host):
     _refused(store, gz(_tar(files)), "more than 100000 bytes", LimitExceeded)
     files = {f"blobs/sha256/{i:064x}": b"z" for i in range(6)}
     _refused(store, _tar(files), "more than 5 members", LimitExceeded)
+
+
+def test_huge_pax_header_in_archive_refused_before_allocation(small_store):
+    small_store.ensure()
+    ti = tarfile.TarInfo("p")
+    ti.type, ti.size = tarfile.XHDTYPE, 1 << 34
+    data = ti.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 4096
+    _refused(small_store, data, "extended header", LimitExceeded)
+
+
+def test_history_with_junk_entries(store):
+    from runtime.image.describe import history_rows, inspect_image
+
+    base = store.import_tar(io.BytesIO(ROOTFS), "h:1")
+    cfg = dict(base.config, history=[1, "x", {"created_by": 42, "comment": None}, None])
+    img = store.write_image(cfg, base.layers, "junk:1")
+    rows = history_rows(store, img)
+    assert [r["created_by"] for r in rows] == ["42"]
+    assert inspect_image(store, "junk:1")["Comment"] == ""

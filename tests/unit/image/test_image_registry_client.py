@@ -249,3 +249,52 @@ def test_truncated_bodies_keep_partial_for_resume(tmp_path, store):
         c.pull(parse(f"{HOST}/app:1"), store)
     assert not part.exists()
     assert any(r.headers.get("range") == "bytes=300-" for r in fake.requests)
+
+
+def test_credentials_never_follow_a_location_or_link_elsewhere(tmp_path, store):
+    """Upload Locations and catalog Links on another host get no Authorization header."""
+    from runtime.image import build
+
+    img = build.build_busybox(store)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host != HOST:
+            if request.method == "PUT":
+                return httpx.Response(201)
+            return httpx.Response(202, headers={"location": "https://storage.elsewhere.example/upload/2"})
+        if request.url.path == "/v2/_catalog":
+            return httpx.Response(200, json={"repositories": ["a"]},
+                                  headers={"link": '<https://evil.example/v2/_catalog?n=1&last=a>; rel="next"'})
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        if request.method == "POST":
+            return httpx.Response(202, headers={"location": "https://storage.elsewhere.example/upload/1"})
+        if request.method == "PUT" and "/manifests/" in request.url.path:
+            return httpx.Response(201)
+        return httpx.Response(200, json={})
+
+    with RegistryClient(HOST, tmp_path / "r", transport=httpx.MockTransport(handler),
+                        credentials=("u", "secret")) as c:
+        c.basic = True  # as after a Basic challenge: credentials on every same-host request
+        c.push(img, parse(f"{HOST}/app:1"), store)
+        with pytest.raises(RegistryError, match="links to another host"):
+            c.catalog()
+    elsewhere = [r for r in seen if r.url.host != HOST]
+    assert elsewhere and all("authorization" not in r.headers for r in elsewhere)
+    assert any("authorization" in r.headers for r in seen if r.url.host == HOST)
+
+
+def test_token_response_shapes(tmp_path, store):
+    fake = FakeRegistry()
+    fake.auth = ("bearer", f"https://{HOST}/token")
+
+    def handler(request):
+        if request.url.path == "/token":
+            return httpx.Response(200, json=["not", "an", "object"])
+        return fake(request)
+
+    with RegistryClient(HOST, tmp_path / "r", transport=httpx.MockTransport(handler)) as c, \
+            pytest.raises(AuthError, match="no token"):
+        c.pull(parse(f"{HOST}/app:1"), store)
