@@ -250,6 +250,10 @@ class VmDriver:
             why = check_traversable(self.layout.base, _qemu_uid())
             if why:
                 raise InvalidSpec(f"QEMU's user cannot reach the store: {why} (chmod o+x the folders above it)")
+            if user_disk is not None:
+                why = check_traversable(user_disk.path.resolve().parent, _qemu_uid())
+                if why:
+                    raise InvalidSpec(f"QEMU's user cannot reach disk {spec.disk}: {why}")
         for p in (art.kernel, art.initrd):
             if p is not None:
                 check_boot_file(p, self.layout.base)
