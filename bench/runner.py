@@ -80,6 +80,7 @@ class Runner:
         self.notes: list[str] = []
         self.env: dict[str, Any] = {}
         self._interrupted = False
+        self._signalled = 0
         self._progress = None
         self._task = None
         self.bench_image: image.BenchImage | None = None
@@ -93,7 +94,13 @@ class Runner:
         else:
             self.console.print(message, highlight=False)
 
+    def _check_signal(self) -> None:
+        """Raise KeyboardInterrupt if a signal came, even if another package's except clause swallowed it."""
+        if self._signalled:
+            raise KeyboardInterrupt(f"signal {self._signalled}")
+
     def _advance(self, n: float = 1, description: str | None = None) -> None:
+        self._check_signal()
         if self._progress is not None and self._task is not None:
             kw: dict[str, Any] = {"advance": n}
             if description:
@@ -134,6 +141,7 @@ class Runner:
             f.write("".join(traceback.format_exception(exc)) + "\n")
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signalled = signum
         raise KeyboardInterrupt(f"signal {signum}")
 
     def _write_env(self, **updates: Any) -> None:
@@ -233,6 +241,7 @@ class Runner:
                     states[b.name] = w.setup(b, ctx)
                     active.append(b)
                 except Exception as exc:  # noqa: BLE001 - record, go on with the other backends
+                    self._check_signal()
                     self._failed(b, w, exc)
                     self._advance(self.suite.warmups + reps)
                 self._advance(1)
@@ -256,6 +265,7 @@ class Runner:
                     self._advance(skipped * len(active))
                     break
                 for name in order:
+                    self._check_signal()
                     b = by_name[name]
                     label = "warm-up" if rep < 0 else f"{rep + 1}/{reps}"
                     self._describe(f"{w.name} on {b.name} ({label})")
@@ -271,6 +281,7 @@ class Runner:
                             self.results.add(samples)
                         failures[name] = 0
                     except Exception as exc:  # noqa: BLE001
+                        self._check_signal()  # an interrupt wrapped in another package's error is still one
                         self._failed(b, w, exc, rep)
                         failures[name] += 1
                         if failures[name] >= max_failures:
@@ -307,6 +318,7 @@ class Runner:
                 samples = w.run_once(b, ctx)
                 self.results.add(samples)
             except Exception as exc:  # noqa: BLE001
+                self._check_signal()
                 self._failed(b, w, exc)
             self._advance(steps - done)
 
