@@ -182,3 +182,14 @@ def test_save_to_stdout_and_load_from_stdin(root, tarball, tmp_path):
                             capture_output=True, timeout=60)
     assert loaded.returncode == 0, loaded.stderr
     assert b"Loaded image: pipe:1" in loaded.stdout
+
+
+def test_df_verbose_and_holds(root, tarball):
+    ok(root, "import", str(tarball), "v:1")
+    store = ImageStore(root / "image")
+    img = store.resolve("v:1")
+    store.hold(img.id, "container:abc")
+    out = ok(root, "system", "df", "-v")
+    assert out.splitlines()[1].split()[:3] == ["Images", "1", "1"]
+    assert "Images space usage:" in out and "v" in out and "Store:" in out
+    store.release(img.id, "container:abc")
