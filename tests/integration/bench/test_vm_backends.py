@@ -74,3 +74,37 @@ def test_vm_isolation_matrix(backend):
     m = {s.metric.split(".", 1)[1]: int(s.value) for s in samples}
     assert m == {k: 1 for k in m}, {s.metric: s.metadata["detail"] for s in samples}
     assert all(s.metadata["accel"] == backend.accel for s in samples)
+
+
+def test_sigint_during_vm_boots_leaves_no_guest(store_root, bench_image, tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    virtlab = str(Path(sys.executable).parent / "virtlab")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([virtlab, "--root", str(store_root), "bench", "run", "--backends", "vm-micro,qemu-direct",
+                             "--workloads", "boot", "--out", str(out), "--run-id", "vmint", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not qemu_pids(f"-{proc.pid}-"):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        assert qemu_pids(f"-{proc.pid}-"), "no guest was started"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    env = json.loads((out / "vmint" / "environment.json").read_text())
+    assert env["incomplete"] is True and env["interrupted"] is True
+    assert qemu_pids(f"-{proc.pid}-") == []
+    listed = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True,
+                            text=True).stdout.split()
+    assert not [n for n in listed if f"-{proc.pid}-" in n]
