@@ -617,7 +617,7 @@ class NetworkManager:
         return self._render_hosts(container_id, {}, localhost=False)
 
     def resolv_conf_for(self, container_id: str) -> str:
-        """/etc/resolv.conf content for the container (the host's, minus loopback nameservers)."""
+        """/etc/resolv.conf for the container: the host's, minus nameservers it cannot reach (see hosts.resolv_conf)."""
         return hostsfile.resolv_conf()
 
     @staticmethod
