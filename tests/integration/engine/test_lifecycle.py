@@ -105,7 +105,8 @@ def test_restart_and_start_again(engine):
     assert engine.record(c.id)["State"]["Status"] == "running"
     engine.stop(c.id, timeout=0)
     engine.start(c.id)
-    assert wait_for(lambda: [e.text for e in engine.logs(c.id)].count("run") == 3)
+    ok = wait_for(lambda: [e.text for e in engine.logs(c.id)].count("run") == 3, timeout=20)
+    assert ok, ([(e.stream, e.text) for e in engine.logs(c.id)], engine.inspect(c.id)["State"])
 
 
 def test_names_conflict_and_rename(engine):
