@@ -201,6 +201,38 @@ class NftFirewall:
         script = "".join(f"delete rule ip {self.table} ports handle {h}\n" for h in handles)
         self._run(script + f"flush chain ip {self.table} {chain}\ndelete chain ip {self.table} {chain}\n")
 
+    def foreign_ports(self) -> list[dict]:
+        """Ports published by other virtlab stores on this host (their tables): proto, host_ip, host_port."""
+        import json
+
+        try:
+            tables = self._run("list tables").split()
+        except FirewallError:
+            return []
+        out = []
+        for name in tables:
+            if not name.startswith("virtlab_") or name == self.table:
+                continue
+            try:
+                doc = json.loads(self._run(f"list table ip {name}", json=True))
+            except (FirewallError, ValueError):
+                continue
+            for item in doc.get("nftables", []):
+                rule = item.get("rule")
+                if not rule or not rule.get("chain", "").startswith("c_"):
+                    continue
+                found = {"host_ip": "0.0.0.0", "container_id": f"another virtlab store (nft table {name})"}
+                for expr in rule.get("expr", []):
+                    m = expr.get("match", {})
+                    payload = m.get("left", {}).get("payload", {})
+                    if payload.get("field") == "dport":
+                        found["proto"], found["host_port"] = payload.get("protocol"), m.get("right")
+                    elif payload.get("field") == "daddr":
+                        found["host_ip"] = m.get("right")
+                if "host_port" in found:
+                    out.append(found)
+        return out
+
     def chains(self) -> set[str]:
         """Names of the per-container chains present (for gc)."""
         import json

@@ -465,8 +465,9 @@ class NetworkManager:
             if specs and any(e.get("ports") for e in existing):
                 raise InvalidArgument(f"container {container_id[:12]} already publishes ports on another network")
             published = self.store.ports()
-            concrete = reserve(specs, published, container_id) if specs else []
-            fw = self.firewall if concrete else None  # FirewallError here, before anything is made
+            fw = self.firewall if specs else None  # FirewallError here, before anything is made
+            foreign = fw.foreign_ports() if fw is not None and hasattr(fw, "foreign_ports") else []
+            concrete = reserve(specs, published + foreign, container_id) if specs else []
             netns_fd = open_netns(netns_path)
             made: builtins.list[str] = []
             try:

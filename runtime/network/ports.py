@@ -154,7 +154,13 @@ def reserve(specs: list[PortSpec], published: list[dict], container_id: str) -> 
         if spec.host_port:
             other = clash(spec.proto, spec.host_ip, spec.host_port)
             if other:
-                who = "this container" if other["container_id"] == container_id else f"container {other['container_id'][:12]}"
+                owner = other["container_id"]
+                if owner == container_id:
+                    who = "this container"
+                elif owner.startswith("another "):
+                    who = owner
+                else:
+                    who = f"container {owner[:12]}"
                 raise PortInUse(
                     f"cannot publish {spec.host_ip}:{spec.host_port}/{spec.proto}: already published by {who}"
                 )

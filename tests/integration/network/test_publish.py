@@ -223,3 +223,22 @@ def test_requested_address_outside_the_subnet_creates_nothing(nm, netns):
     assert set(os.listdir("/sys/class/net")) == links
     assert nm.store.all_endpoints() == []
     assert nm.attach(A, netns().path, network="fixed", ip="10.235.0.77").ip == "10.235.0.77"
+
+
+def test_port_published_by_another_store_is_refused(nm, netns, tmp_path):
+    from runtime.network import NetworkManager
+
+    other = NetworkManager(tmp_path / "other" / "network")
+    try:
+        port = free_port()
+        other.attach(A, netns().path, ports=[PortSpec("0.0.0.0", port, 80)])
+        links = set(os.listdir("/sys/class/net"))
+        with pytest.raises(PortInUse, match=f"already published by another virtlab store \\(nft table {other.firewall.table}"):
+            nm.attach(B, netns().path, ports=[PortSpec("127.0.0.1", port, 80)])
+        assert set(os.listdir("/sys/class/net")) == links
+        assert nm.store.all_endpoints() == []
+        # a different port is fine
+        assert nm.attach(B, netns().path, ports=[PortSpec("127.0.0.1", free_port(), 80)]).ports
+    finally:
+        other.teardown()
+        other.close()

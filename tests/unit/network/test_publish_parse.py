@@ -110,3 +110,10 @@ def test_specific_ips_do_not_clash_with_each_other():
 def test_address_not_on_this_host():
     with pytest.raises(InvalidArgument, match="not an address of this host"):
         reserve([PortSpec("203.0.113.7", 18558, 80)], [], "c1")
+
+
+def test_port_published_by_another_store_names_its_table():
+    table = [{"proto": "tcp", "host_ip": "0.0.0.0", "host_port": 18559,
+              "container_id": "another virtlab store (nft table virtlab_0123abcd)"}]
+    with pytest.raises(PortInUse, match=r"already published by another virtlab store \(nft table virtlab_0123abcd\)"):
+        reserve([PortSpec("127.0.0.1", 18559, 80)], table, "a")
