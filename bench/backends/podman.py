@@ -145,7 +145,15 @@ class PodmanBackend(Backend):
         for d in ("run", "tmp"):
             (self.runroot / d).mkdir(parents=True, exist_ok=True, mode=0o700)
         ref = f"localhost/{image.ref}"
-        if self.podman("image", "exists", ref).returncode != 0:
+        probe_r = self.podman("image", "exists", ref)
+        if "configuration mismatch" in probe_r.stderr:
+            # The private storage was made with other paths (its database remembers them): it is ours
+            # and holds only the imported bench image, so start it afresh.
+            umount_under(self.home)
+            shutil.rmtree(self.home / "root", ignore_errors=True)
+            (self.home / "root").mkdir(parents=True, exist_ok=True, mode=0o700)
+            probe_r = self.podman("image", "exists", ref)
+        if probe_r.returncode != 0:
             r = self.podman("import", "--change", "CMD [\"/usr/bin/virtlab-probe\", \"ready\"]", str(image.tarball), ref,
                             timeout=600)
             if r.returncode != 0:
