@@ -315,3 +315,20 @@ def test_container_side_hooks(rt, bundle, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["id"] == "ch"  # the state the startContainer hook got on stdin
     assert out.read_text().strip() != os.readlink("/proc/self/ns/uts")  # ran in the container's namespaces
+
+
+def test_no_pivot_and_kill_all(rt, bundle):
+    r = rt("run", "--no-pivot", "-b", bundle(["sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l"]), "np")
+    assert r.returncode == 0 and "bin" in r.stdout.split(), r.stderr
+    b = bundle(["sh", "-c", "sleep 30 & sleep 30 & wait"], resources=True)
+    rt("run", "-d", "-b", b, "ka", check=True)
+    deadline = time.monotonic() + 5
+    while len(json.loads(rt("ps", "--format", "json", "ka", check=True).stdout)) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pids = json.loads(rt("ps", "--format", "json", "ka", check=True).stdout)
+    rt("kill", "--all", "ka", "KILL", check=True)
+    wait_status(rt, "ka", "stopped")
+    assert not any(os.path.exists(f"/proc/{p}/status") and "State:\tZ" not in open(f"/proc/{p}/status").read()
+                   for p in pids)
+    rt("delete", "ka", check=True)
