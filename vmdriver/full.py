@@ -33,7 +33,8 @@ GUEST_DIR = Path(__file__).resolve().parent / "guest"
 # No udev in a minimal image: /dev/ttyS0 never becomes a .device unit, and the serial
 # getty would hold multi-user.target for 90 s. The console stays read-only anyway.
 FULL_CMDLINE = (
-    "console=ttyS0 quiet panic=-1 virtlab.full virtlab.root=/dev/vda2 systemd.mask=serial-getty@ttyS0.service"
+    "console=ttyS0 quiet panic=-1 no_timer_check virtlab.full virtlab.root=/dev/vda2 "
+    "systemd.mask=serial-getty@ttyS0.service"
 )
 ESP_MIB = 64
 SECTOR = 512
