@@ -52,8 +52,13 @@ def chain_of(container_id: str) -> str:
     return "c_" + hashlib.sha256(container_id.encode()).hexdigest()[:16]
 
 
+def _tail(text: str, n: int) -> str:
+    """At most n chars, keeping the end (nft comments are limited to 128 bytes)."""
+    return text if len(text) <= n else "..." + text[-(n - 3):]
+
+
 def _safe_comment(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_./:=-]", "_", text)[:120]
+    return re.sub(r"[^A-Za-z0-9_./:=-]", "_", text)
 
 
 # ---------------------------------------------------------------- nftables
@@ -75,7 +80,7 @@ class NftFirewall:
         t = self.table
         lines = [
             f"table ip {t} {{",
-            f'  comment "virtlab store {_safe_comment(self.store_path)}"',
+            f'  comment "virtlab store {_tail(_safe_comment(self.store_path), 100)}"',
             "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump ports; }",
             "  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump ports; }",
             "  chain ports { }",
@@ -101,7 +106,7 @@ class NftFirewall:
             lines.append(
                 f"add rule ip {t} {c} {match}{r.proto} dport {r.host_port} dnat to {r.container_ip}:{r.container_port}"
             )
-        lines.append(f'add rule ip {t} ports jump {c} comment "{_safe_comment(container_id)}"')
+        lines.append(f'add rule ip {t} ports jump {c} comment "{_safe_comment(container_id)[:120]}"')
         return "\n".join(lines) + "\n"
 
     def remove_script(self, container_id: str, handle: int | None) -> str:

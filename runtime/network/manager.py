@@ -188,8 +188,14 @@ class NetworkManager:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def owner_tag(self) -> str:
+        """16 hex chars of the store path's hash: the ownership mark in our links' ifalias."""
+        return hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+
     def _alias(self, what: str) -> str:
-        return f"virtlab {self.path} {what}"
+        # The kernel keeps 255 bytes of ifalias: the tag decides ownership, the path is for humans.
+        return f"virtlab {self.owner_tag} {what} {self.path}"[:250]
 
     # ------------------------------------------------------------ networks
 
@@ -393,7 +399,7 @@ class NetworkManager:
                 alias = f.read().strip()
         except OSError:
             return False
-        return alias.startswith(f"virtlab {self.path} ")
+        return alias.startswith(f"virtlab {self.owner_tag} ")
 
     def _materialize(self, rec: dict) -> dict:
         """Make sure the network's bridge exists (default network: pick a free name/subnet first)."""

@@ -43,7 +43,7 @@ def _alias(name: str) -> str:
 
 def our_links(nm: NetworkManager) -> set[str]:
     """This store's bridges (by ifalias) and the veths enslaved to them."""
-    mine = f"virtlab {nm.path} "
+    mine = f"virtlab {nm.owner_tag} "
     out = set()
     for name in host_links():
         master = os.path.basename(os.path.realpath(f"/sys/class/net/{name}/master"))
@@ -420,3 +420,22 @@ def test_a_process_killed_mid_attach_leaves_nothing_gc_cannot_remove(nm, netns, 
     assert not nm.firewall.exists()
     assert os.listdir(nm.store.hosts_dir) == []
     assert nm.gc([]) == {}
+
+
+def test_a_store_with_a_very_long_path_still_owns_its_links(tmp_path, netns):
+    deep = tmp_path / ("d" * 120) / ("e" * 120) / "network"
+    nm = NetworkManager(deep)
+    try:
+        n1, n2 = netns(), netns()
+        nm.create("long")
+        a = nm.attach(A, n1.path, network="long")
+        nm.attach(B, n2.path, network="long")
+        assert n1.run(f"busybox ping -c1 -W2 {nm.endpoints(B)[0].ip}").returncode == 0
+        assert a.bridge in our_links(nm)
+        nm.detach(A)
+        nm.detach(B)
+        nm.remove("long")
+        assert our_links(nm) == set()
+    finally:
+        nm.teardown()
+        nm.close()

@@ -74,3 +74,10 @@ def test_iptables_equivalent():
     assert add[-1] == f"-t nat -A {fw.ports_chain} -j {c}"
     assert fw.container_chain(CID).startswith(fw.prefix)
     assert IptablesFirewall("/other/network").prefix != fw.prefix
+
+
+def test_table_comment_fits_nft_limit_for_long_store_paths():
+    s = NftFirewall("/tmp/" + "x" * 300 + "/network").base_script()
+    comment = [line for line in s.splitlines() if "comment" in line][0]
+    text = comment.split('"')[1]
+    assert len(text) <= 127 and text.endswith("/network")
