@@ -48,8 +48,3 @@ def drv(vm_root: Path):
         if v.name not in before:
             d.remove(v.name)
     d.close()
-
-
-def unique(prefix: str) -> str:
-    """A VM name no other test (or test run) uses at the same time."""
-    return f"{prefix}-{os.getpid()}-{os.urandom(2).hex()}"

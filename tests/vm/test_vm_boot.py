@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import unique
+from vm_tier_helpers import unique
 
 from vmdriver.driver import VmSpec
 from vmdriver.readiness import READY, wait_marker

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from vmd_unit_helpers import qemu_img
 
 from vmdriver.artifacts import Artifacts
 from vmdriver.layout import Layout
-
-needs_qemu_img = pytest.mark.skipif(not shutil.which("qemu-img"), reason="requires qemu-img (qemu-utils)")
-
-
-def qemu_img(*args: str) -> str:
-    return subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture

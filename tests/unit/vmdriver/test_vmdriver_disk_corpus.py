@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import needs_qemu_img, qemu_img
+from vmd_unit_helpers import needs_qemu_img, qemu_img
 
 from vmdriver import disk
 from vmdriver.artifacts import check_boot_file

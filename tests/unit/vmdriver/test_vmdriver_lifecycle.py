@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import needs_qemu_img
+from vmd_unit_helpers import needs_qemu_img
 
 from vmdriver.domain import FWCFG_CONFIG, METADATA_NS
 from vmdriver.driver import VmDriver, VmSpec
@@ -89,7 +89,7 @@ def test_bad_specs_are_rejected_before_anything_is_made(drv, fake_artifacts, kw)
 
 def test_an_unsafe_user_disk_leaves_nothing_behind(drv, fake_artifacts, tmp_path):
     evil = tmp_path / "evil.qcow2"
-    from conftest import qemu_img
+    from vmd_unit_helpers import qemu_img
 
     qemu_img("create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", "/etc/shadow", str(evil), "1M")
     with pytest.raises(UnsafeDisk):
@@ -140,7 +140,7 @@ def test_generated_names_are_valid(drv, fake_artifacts):
 
 
 def test_start_refuses_an_overlay_that_no_longer_names_our_base(drv, fake_artifacts, tmp_path):
-    from conftest import qemu_img
+    from vmd_unit_helpers import qemu_img
 
     drv.create(_spec(), artifacts=fake_artifacts)
     overlay = drv.layout.vm_dir("t1") / "overlay.qcow2"

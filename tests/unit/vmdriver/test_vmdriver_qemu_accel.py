@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_qemu_img
+from vmd_unit_helpers import needs_qemu_img
 
 from vmdriver import accel
 from vmdriver.driver import VmSpec
