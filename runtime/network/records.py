@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,8 @@ class Store:
         self.path = Path(path)
         self._lock_fd: int | None = None
         self._depth = 0
+        self._thread_lock = threading.RLock()
+        self._ensured = False
 
     # ------------------------------------------------------------ layout
 
@@ -72,9 +75,15 @@ class Store:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the store's exclusive lock; re-entrant within one process."""
+        """Hold the store's exclusive lock: an flock against other processes, an RLock against other threads."""
+        with self._thread_lock:
+            yield from self._flocked()
+
+    def _flocked(self) -> Iterator[None]:
         if self._depth == 0:
-            self.ensure()
+            if not self._ensured:
+                self.ensure()
+                self._ensured = True
             fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
