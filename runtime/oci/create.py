@@ -303,13 +303,21 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
     cfg_hooks = config.get("hooks")
     preload(proc, cfg_hooks)
+    prepared = None
+    if "mount" in plan.types and not plan.unshare & linux.CLONE_NEWCGROUP:
+        # The mounts before the first cgroup mount do not need our cgroup: do them while P creates it.
+        prepared = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd, tree_fd=opts.tree_fd,
+                                  stop_before_cgroup=True)
     msg = ch.recv()
     if not msg or "go" not in msg:
         os._exit(1)
     if plan.unshare & linux.CLONE_NEWCGROUP:
         h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
-    if "mount" in plan.types:
-        root_fd = rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd, tree_fd=opts.tree_fd)
+    if prepared is not None:
+        root_fd = rootfs.mount_all(prepared, config, h, userns)
+    elif "mount" in plan.types:
+        root_fd = rootfs.mount_all(rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd,
+                                                  tree_fd=opts.tree_fd), config, h, userns)
     else:
         # No mount namespace: mounting would change the host's mounts; only chroot, as runc skips the rootfs.
         ch.send(warning="no mount namespace: config mounts are ignored and the rootfs is only chroot'ed")

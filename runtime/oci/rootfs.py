@@ -37,8 +37,8 @@ def propagation_flag(config: dict) -> int:
 
 
 def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_fd: int | None = None,
-            tree_fd: int = -1) -> int:
-    """Mount everything under the rootfs; return an fd of the rootfs bind mount.
+            tree_fd: int = -1, stop_before_cgroup: bool = False) -> Prepared:
+    """Bind the rootfs and mount the config's entries (see mount_all); return the Prepared rootfs.
 
     TREE_FD, a detached copy of the rootfs made before entering a user namespace, is attached
     over / of the new mount namespace: that works where the namespace's root cannot traverse the
@@ -48,7 +48,9 @@ def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_f
     if tree_fd >= 0:
         h.mount(None, "/", None, linux.MS_SLAVE | linux.MS_REC, None)
         h.attach_tree(tree_fd, "/")
-        return _mount_all(config, tree_fd, "/", h, userns)
+        p = Prepared(tree_fd, "/")
+        mount_all(p, config, h, userns, stop_before_cgroup)
+        return p
     flag = propagation_flag(config)
     # Shared propagation of / would leak the container's mounts to the host: start from slave,
     # and only make the container's own / shared after pivot_root when asked to.
@@ -69,31 +71,60 @@ def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_f
     finally:
         if own_fd:
             os.close(rootfs_fd)
-    return _mount_all(config, root_fd, rootfs, h, userns)
+    p = Prepared(root_fd, rootfs)
+    mount_all(p, config, h, userns, stop_before_cgroup)
+    return p
 
 
-def _mount_all(config: dict, root_fd: int, rootfs: str, h, userns: bool) -> int:
-    """The config's mounts, devices and /dev links under ROOT_FD (ROOTFS is its path as seen here)."""
+class Prepared:
+    """A rootfs being set up: its fd, its path as seen here, and how far the mounts got."""
+
+    def __init__(self, fd: int, path: str):
+        self.fd = fd
+        self.path = path
+        self.next = 0
+        self.dev_is_tmpfs = False
+        self.done = False
+
+
+def _is_cgroup_mount(m: mounts.MountSpec) -> bool:
+    return m.type == "cgroup" or (m.type == "" and m.source == "cgroup" and not m.is_bind)
+
+
+def mount_all(p: Prepared, config: dict, h, userns: bool, stop_before_cgroup: bool = False) -> int:
+    """Mount the config's entries from where P stopped; then devices and /dev links. Returns the fd.
+
+    With STOP_BEFORE_CGROUP the walk pauses at the first cgroup mount: that one needs the init to be
+    in its cgroup already, while everything before it can be done while the runtime creates it.
+    """
+    if p.done:
+        return p.fd
+    linux_cfg = config.get("linux") or {}
     try:
-        dev_is_tmpfs = False
-        for entry in config.get("mounts") or []:
-            m = mounts.MountSpec(entry)
-            if m.type == "cgroup" or (m.type == "" and m.source == "cgroup" and not m.is_bind):
-                mount_cgroup(m, root_fd, rootfs, h, (config.get("linux") or {}).get("namespaces") or [])
-                continue
-            mounts.mount_entry(m, root_fd, rootfs, h, (config.get("linux") or {}).get("mountLabel") or "")
-            if m.destination.rstrip("/") == "/dev" and not m.is_bind:
-                dev_is_tmpfs = True
-        if dev_is_tmpfs:
-            devices.create(devices.parse(config), root_fd, rootfs, bind=userns, host=h)
-            devices.create_links(root_fd, host=h)
-        elif (config.get("linux") or {}).get("devices"):
-            devices.create(devices.parse(config)[len(devices.DEFAULT_DEVICES):], root_fd, rootfs, bind=userns,
-                           host=h)
+        entries = config.get("mounts") or []
+        while p.next < len(entries):
+            m = mounts.MountSpec(entries[p.next])
+            if _is_cgroup_mount(m):
+                if stop_before_cgroup:
+                    return p.fd
+                mount_cgroup(m, p.fd, p.path, h, linux_cfg.get("namespaces") or [])
+            else:
+                mounts.mount_entry(m, p.fd, p.path, h, linux_cfg.get("mountLabel") or "")
+                if m.destination.rstrip("/") == "/dev" and not m.is_bind:
+                    p.dev_is_tmpfs = True
+            p.next += 1
+        if stop_before_cgroup:
+            return p.fd  # devices after the cgroup placement too: the device cgroup then applies to mknod
+        if p.dev_is_tmpfs:
+            devices.create(devices.parse(config), p.fd, p.path, bind=userns, host=h)
+            devices.create_links(p.fd, host=h)
+        elif linux_cfg.get("devices"):
+            devices.create(devices.parse(config)[len(devices.DEFAULT_DEVICES):], p.fd, p.path, bind=userns, host=h)
+        p.done = True
     except BaseException:
-        os.close(root_fd)
+        os.close(p.fd)
         raise
-    return root_fd
+    return p.fd
 
 
 def _make_parent_private(h, rootfs: str) -> None:
