@@ -263,6 +263,8 @@ def ps(ctx, all_, quiet, fmt) -> None:
     rows = [("NAME", "STATE", "IMAGE", "PROFILE", "ACCEL", "MEMORY", "CPUS", "ADDRESS", "CREATED")]
     for v in vms:
         state = v.state + (" (orphan)" if v.orphan else "")
+        if v.state == "stopped" and v.exit_code is not None:
+            state = f"stopped ({v.exit_code})"
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.created)) if v.created else "-"
         rows.append((v.name, state, v.image or "-", v.profile or "-", v.accel or "-",
                      f"{v.memory_mib}MiB" if v.memory_mib else "-", str(v.vcpus or "-"), v.address or "-", created))

@@ -123,6 +123,7 @@ class Vm:
     vcpus: int
     address: str | None = None
     orphan: bool = False
+    exit_code: int | None = None
 
 
 def _libvirt():
@@ -549,7 +550,7 @@ class VmDriver:
             name=rec["name"], domain=rec["domain"], image=rec.get("image", ""), image_id=rec.get("image_id", ""),
             profile=rec.get("profile", ""), state=state, created=float(rec.get("created") or 0),
             accel=rec.get("accel", ""), memory_mib=int(rec.get("memory_mib") or 0), vcpus=int(rec.get("vcpus") or 0),
-            address=rec.get("address"),
+            address=rec.get("address"), exit_code=rec.get("exit_code"),
         )
 
     def list(self, all: bool = True) -> list[Vm]:  # noqa: A002 - docker's flag name
