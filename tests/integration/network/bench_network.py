@@ -41,8 +41,9 @@ def import_costs(rounds: int = 7) -> dict:
         return float(out.stdout.strip())
 
     heavy = "import time; t=time.perf_counter(); from pyroute2 import IPRoute; print(time.perf_counter()-t)"
-    lean = ("import time, tempfile; t=time.perf_counter(); from runtime.network import NetworkManager, PortSpec; "
-            "nm=NetworkManager(tempfile.mkdtemp()+'/network'); nm.hosts_for('c1'); print(time.perf_counter()-t)")
+    lean = ("import time, tempfile; d=tempfile.TemporaryDirectory(); t=time.perf_counter(); "
+            "from runtime.network import NetworkManager, PortSpec; "
+            "nm=NetworkManager(d.name+'/network'); nm.hosts_for('c1'); print(time.perf_counter()-t); d.cleanup()")
     links = ("import time; t=time.perf_counter(); import runtime.network.links; print(time.perf_counter()-t)")
     return {
         "pyroute2_import_ms": median_ms([timed(heavy) for _ in range(rounds)]),
