@@ -112,11 +112,11 @@ def parse_options(argv: list[str], table: dict, stop_at_positional: bool) -> tup
                     if i >= len(argv):
                         raise UsageError(f"option {name} needs a value")
                     value = argv[i]
-            else:
+            if not takes:
                 if eq and value.lower() not in ("true", "false"):
                     raise UsageError(f"option {name} takes no value")
-                value = not eq or value.lower() == "true"
-            if multi:
+                opts[dest] = not eq or value.lower() == "true"
+            elif multi:
                 opts.setdefault(dest, []).append(value)
             else:
                 opts[dest] = value

@@ -53,9 +53,9 @@ class SecurityError(OCIError):
 class SyscallError(OCIError):
     """A raw syscall failed; ``errno`` holds the error number."""
 
-    def __init__(self, message: str, errno: int = 0):
+    def __init__(self, message: str, errno: int | None = 0):
         super().__init__(message)
-        self.errno = errno
+        self.errno: int = errno or 0
 
 
 class HookError(OCIError):

@@ -154,14 +154,9 @@ def _exec_grandchild(ch: Channel, config: dict, proc, sock, console_fd, preserve
                      seccomp_filter):
     """D: inside every namespace; finalize and exec."""
     if proc.terminal:
-        from runtime.oci.create import _setup_terminal
+        from runtime.oci.create import Options, _setup_terminal
 
-        class _O:
-            pass
-
-        o = _O()
-        o.console_fd = console_fd
-        _setup_terminal(proc, config, sock, o, h)
+        _setup_terminal(proc, config, sock, Options(console_fd=console_fd), h)
     if proc.oom_score_adj is not None:
         process.set_oom_score_adj(proc.oom_score_adj)
     process.chdir_checked(proc.cwd)

@@ -10,6 +10,9 @@ input errors raise ValueError like json.loads.
 
 from __future__ import annotations
 
+from typing import Any
+
+_json: Any
 try:
     import _json
 except ImportError:  # pragma: no cover - CPython always has it

@@ -83,7 +83,7 @@ def join(joins: list[tuple[str, str]], host=None) -> None:
             os.close(fd)
 
 
-def id_map_text(mappings: list[dict]) -> str:
+def id_map_text(mappings: list[dict] | None) -> str:
     """Render linux.uidMappings/gidMappings as the text of /proc/PID/uid_map."""
     lines = []
     for m in mappings or []:

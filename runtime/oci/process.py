@@ -131,7 +131,7 @@ def _check_exec(path: str, name: str) -> None:
     except FileNotFoundError:
         raise ExecError(f"exec: {name}: no such file or directory", 127) from None
     except OSError as e:
-        raise ExecError(f"exec: {name}: {e.strerror.lower()}", 126) from None
+        raise ExecError(f"exec: {name}: {(e.strerror or str(e)).lower()}", 126) from None
     if st.st_mode & 0o170000 == 0o040000:
         raise ExecError(f"exec: {name}: is a directory", 126)
     if not _may_execute(st):
@@ -220,10 +220,10 @@ def exec_program(program: str, args: list[str], env: list[str], launcher_fd: int
         except SyscallError as e:
             raise ExecError(f"exec {program} through the launcher: {os.strerror(e.errno)}", 126) from None
     try:
-        os.execve(program, args, dict(e.split("=", 1) if "=" in e else (e, "") for e in env))
+        os.execve(program, args, dict(e.partition("=")[::2] for e in env))
     except OSError as e:
         code = 127 if e.errno == errno.ENOENT else 126
-        raise ExecError(f"exec: {program}: {e.strerror.lower()}", code) from None
+        raise ExecError(f"exec: {program}: {(e.strerror or str(e)).lower()}", code) from None
 
 
 def new_launcher_fd() -> int | None:

@@ -50,5 +50,5 @@ def apply(limits: list[tuple[int, int, int, str]], setrlimit=resource.setrlimit)
             raise SyscallError(f"error setting rlimit type {name} to {soft}:{hard}: {os.strerror(err)}",
                                err) from None
         except OSError as e:
-            raise SyscallError(f"error setting rlimit type {name} to {soft}:{hard}: {os.strerror(e.errno)}",
+            raise SyscallError(f"error setting rlimit type {name} to {soft}:{hard}: {e.strerror}",
                                e.errno) from None

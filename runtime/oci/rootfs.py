@@ -58,11 +58,10 @@ def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_f
     if flag & linux.MS_SHARED or not flag & linux.MS_SLAVE:
         _make_parent_private(h, rootfs)
     own_fd = rootfs_fd is None
-    if own_fd:
-        rootfs_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    src_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if rootfs_fd is None else rootfs_fd
     try:
         try:
-            root_fd = h.bind_tree(rootfs_fd)
+            root_fd = h.bind_tree(src_fd)
         except SyscallError as e:
             if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EINVAL):
                 raise
@@ -70,7 +69,7 @@ def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_f
             root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     finally:
         if own_fd:
-            os.close(rootfs_fd)
+            os.close(src_fd)
     p = Prepared(root_fd, rootfs)
     mount_all(p, config, h, userns, stop_before_cgroup)
     return p
