@@ -164,15 +164,22 @@ def _pseudo_id(name: str) -> str:
 
 @network.command("rm")
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Do not error if the network does not exist.")
 @click.pass_context
-def rm(ctx, names) -> None:
+def rm(ctx, names, force) -> None:
     """Remove one or more networks."""
+    from runtime.network.errors import NetworkNotFound
+
     failed = []
     with _manager(ctx) as nm:
         for name in names:
             try:
                 nm.remove(name)
                 click.echo(name)
+            except NetworkNotFound:
+                if not force:
+                    click.echo(f"Error: network {name} not found", err=True)
+                    failed.append(name)
             except NetworkError as exc:
                 click.echo(f"Error: {exc}", err=True)
                 failed.append(name)

@@ -72,3 +72,10 @@ def test_docker_aliases(tmp_path):
     assert run(tmp_path, "list", "-q").stdout == run(tmp_path, "ls", "-q").stdout
     r = run(tmp_path, "remove", "nope")
     assert r.returncode == 125 and "network nope not found" in r.stderr
+
+
+def test_rm_force_ignores_missing_networks(tmp_path):
+    r = run(tmp_path, "rm", "-f", "nope", "nope2")
+    assert r.returncode == 0 and r.stderr == ""
+    r = run(tmp_path, "rm", "-f", "bridge")  # -f does not make a pre-defined network removable
+    assert r.returncode == 125 and "pre-defined" in r.stderr
