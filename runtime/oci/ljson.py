@@ -10,13 +10,10 @@ input errors raise ValueError like json.loads.
 
 from __future__ import annotations
 
-from typing import Any
-
-_json: Any
 try:
     import _json
 except ImportError:  # pragma: no cover - CPython always has it
-    _json = None
+    _json = None  # type: ignore[assignment]
 
 
 def _bad_constant(name: str):
@@ -36,8 +33,9 @@ class _Context:
 _WS = " \t\n\r"
 
 if _json is not None:
-    _scan = _json.make_scanner(_Context())
-    _encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ": ", ", ", False, False, False)
+    _scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # any object with the attributes
+    _encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None,  # type: ignore[arg-type]
+                                 ": ", ", ", False, False, False)
 
 
 def loads(data: str | bytes):
