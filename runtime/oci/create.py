@@ -238,6 +238,9 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
                 if fd is not None and fd != i:
                     os.dup2(fd, i)
         h = linux.host()
+        # Not dumpable until the exec (CVE-2016-9962): nothing that enters the container before then
+        # may ptrace the init or open its /proc/PID/exe (the host interpreter) or its fds.
+        h.prctl(linux.PR_SET_DUMPABLE, 0)
         # Opened as the host's root, before any user namespace: see rootfs.prepare.
         opts.rootfs_fd = os.open(rfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         opts.fifo_fd = os.open(os.path.join(st["dir"], FIFO), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -137,3 +137,15 @@ def test_bind_mount_source_cannot_escape_via_image_symlink(rt, bundle, tmp_path)
     r = rt("run", "-b", b, "bindesc")
     assert r.stdout == "data"
     assert not os.path.exists("/etc/target")
+
+
+def test_created_init_is_not_dumpable(rt, bundle):
+    """CVE-2016-9962: until it execs, the init (a Python fork) is not dumpable; afterwards the program is."""
+    rt("create", "-b", bundle(["sleep", "30"]), "dump", check=True)
+    pid = json.loads(rt("state", "dump", check=True).stdout)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe") == HOST_PYTHON  # the Python init, still waiting for start
+    # From inside (root without CAP_SYS_PTRACE), the non-dumpable init's exe cannot be reached.
+    r = rt("exec", "dump", "sh", "-c", "readlink /proc/1/exe; echo rc=$?")
+    assert "python" not in r.stdout and "rc=1" in r.stdout, r.stdout
+    rt("start", "dump", check=True)
+    rt("delete", "--force", "dump", check=True)
