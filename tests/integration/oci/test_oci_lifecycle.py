@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.root
+
+RUNTIME = [str(Path(sys.executable).parent / "virtlab-runtime")]
 
 
 def state_of(rt, cid):
@@ -37,8 +41,6 @@ def test_run_true_and_exit_codes(rt, bundle):
 
 def test_run_passes_signals_and_signal_deaths(rt, bundle):
     import subprocess
-
-    from conftest import RUNTIME
 
     proc = subprocess.Popen(RUNTIME + ["--root", str(rt.root), "run", "-b", str(bundle(["sleep", "30"])), "sig"])
     try:

@@ -7,12 +7,15 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from runtime.oci import launcher
 
 pytestmark = pytest.mark.root
+
+RUNTIME = [str(Path(sys.executable).parent / "virtlab-runtime")]
 
 HOST_PYTHON = os.path.realpath(sys.executable)
 
@@ -62,8 +65,6 @@ def test_proc_self_exe_in_exec(rt, bundle):
     write_evil(b)
     rt("run", "-d", "-b", b, "ev2", check=True)
     import subprocess
-
-    from conftest import RUNTIME
 
     proc = subprocess.Popen(RUNTIME + ["--root", str(rt.root), "exec", "-d", "--pid-file",
                                        str(b / "exec.pid"), "ev2", "/bin/evil"])
