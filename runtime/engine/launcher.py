@@ -234,6 +234,7 @@ def _launcher(rt: Any, cid: str, cdir: Path, monitor: str, sync_w: int, tty: boo
         margs += ["--", *hook]
         for fd in inherit:
             os.set_inheritable(fd, True)
+        _close_others({0, 1, 2, *inherit})  # the caller's fds must not live on in the monitor
         os.write(sync_w, f"created {cpid} {t0:.6f} {t1:.6f}\n".encode())
         os.execv(monitor, margs)
     except BaseException as exc:  # noqa: BLE001 - report anything to the parent, then die
@@ -242,6 +243,15 @@ def _launcher(rt: Any, cid: str, cdir: Path, monitor: str, sync_w: int, tty: boo
         with contextlib.suppress(OSError):
             os.write(sync_w, f"error {code} {msg}\n".encode())
     os._exit(1)
+
+
+def _close_others(keep: set[int]) -> None:
+    """Close every fd but `keep` (inherited ones too: pytest's, a shell's, a caller's pipes)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _create_with_console(rt: Any, cid: str, cdir: Path, pid_file: Path) -> int:

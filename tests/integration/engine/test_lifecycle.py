@@ -103,6 +103,8 @@ def test_restart_and_start_again(engine):
     engine.wait_output(c.id, "run", 10)
     engine.restart(c.id, timeout=0)
     assert engine.record(c.id)["State"]["Status"] == "running"
+    # the second run must have printed before it is stopped, or there is nothing to count
+    assert wait_for(lambda: [e.text for e in engine.logs(c.id)].count("run") == 2)
     engine.stop(c.id, timeout=0)
     engine.start(c.id)
     ok = wait_for(lambda: [e.text for e in engine.logs(c.id)].count("run") == 3, timeout=20)
