@@ -7,7 +7,9 @@ Two comparisons (issue 7, "done when"):
 - container startup (runc): the harness' runc startup minus its `engine` phase
   (bundle preparation, which hyperfine does not repeat), against hyperfine timing
   `runc create && runc start` of an identical bundle, the previous container deleted
-  in `--prepare` so only create and start are timed.
+  in `--prepare` so only create and start are timed;
+- container startup (podman): the harness' podman startup (request -> marker) against
+  hyperfine timing the same `podman run -d`.
 
 The two sides alternate in small blocks (two harness runs, then two hyperfine runs, and
 so on) so that load from other work on a shared host hits both the same way. Run: `python -m bench.crosscheck --root DIR [--runs N] [--json FILE]`.
@@ -150,6 +152,39 @@ def check_runc_startup(root: Path, work: Path, runs: int) -> Comparison:
     return compare("runc create + start (busybox bundle)", harness, tool, 0.25)
 
 
+def check_podman_startup(root: Path, work: Path, runs: int) -> Comparison:
+    """podman backend startup (request -> marker on fd 3) vs hyperfine timing the same `podman run -d`."""
+    import shlex
+
+    from bench.backends.podman import ULIMITS, PodmanBackend
+
+    img = image.ensure(root, "busybox")
+    b = PodmanBackend(root, work)
+    ok, reason = b.available()
+    if not ok:
+        raise ConfigError(f"podman check: {reason}")
+    b.prepare(img)
+    assert b.image_ref is not None
+    name = f"vlb-crosscheck-podman-{int(time.time())}"
+    podman = shlex.join(b.argv())
+    rm = f"{podman} rm -f -t 0 {name} >/dev/null 2>&1; true"
+    run = shlex.join([*b.argv(), "run", "-d", "--name", name, "--network", "none", *ULIMITS, b.image_ref,
+                      probe.IN_IMAGE, "ready"])
+    harness: list[float] = []
+    tool: list[float] = []
+    try:
+        b.launch(LaunchSpec(argv=[probe.IN_IMAGE, "ready"])).destroy()
+        for block in range(max(1, runs // 2)):
+            for _ in range(2):
+                with b.launch(LaunchSpec(argv=[probe.IN_IMAGE, "ready"])) as inst:
+                    harness.append(inst.startup or 0.0)
+            tool += hyperfine(f"{run} >/dev/null", 2, prepare=rm, warmup=1 if block == 0 else 0)
+    finally:
+        subprocess.run(rm, shell=True)
+        b.cleanup()
+    return compare("podman run -d (busybox, runc, network none)", harness, tool, 0.25)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both comparisons, print them, and exit 1 if one disagrees."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,12 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=20, help="runs per side (split in two blocks)")
     ap.add_argument("--events", type=int, default=2000, help="prime events of the CPU check")
     ap.add_argument("--json", help="write the comparisons here")
+    ap.add_argument("--skip-podman", action="store_true", help="only the native CPU and runc comparisons")
     args = ap.parse_args(argv)
     root = Path(args.root).absolute()
     work = root / "cache" / "bench" / "work" / "crosscheck"
     work.mkdir(parents=True, exist_ok=True)
     try:
         results = [check_native_cpu(root, work, args.runs, args.events), check_runc_startup(root, work, args.runs)]
+        if not args.skip_podman:
+            results.append(check_podman_startup(root, work, args.runs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for c in results:

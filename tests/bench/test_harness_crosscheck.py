@@ -44,3 +44,14 @@ def test_run_cmd_does_not_add_polling_latency():
 
     with pytest.raises(subprocess.TimeoutExpired):
         run_cmd(["sleep", "5"], 0.2)
+
+
+def test_podman_startup_agrees_with_hyperfine(tmp_path):
+    import shutil as sh
+
+    if not sh.which("podman"):
+        pytest.skip("requires podman")
+    work = tmp_path / "work"
+    work.mkdir()
+    c = crosscheck.check_podman_startup(tmp_path / "root", work, runs=16)
+    assert c.agrees, c.to_dict()
