@@ -476,8 +476,6 @@ class Engine:
         """Block until the container stops (its monitor exits); returns the exit code."""
         cid = self.resolve(ref)
         rec = self.store.load(cid)
-        if rec["State"]["Status"] == Status.CREATED:
-            pass
         cdir = self._dir(cid)
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.002
