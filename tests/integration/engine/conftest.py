@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 
-
 def _real_store(root: Path):
     from runtime.image.build import build_busybox
     from runtime.image.store import ImageStore
