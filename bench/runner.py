@@ -121,9 +121,10 @@ class Runner:
         meta: dict = {"kind": b.kind, "error": msg[-500:], "warmup": repetition < 0}
         if b.kind == "vm":
             meta["accel"] = b.accel or "unknown"
+        better = {m.metric: m.better for m in getattr(getattr(w, "spec", None), "metrics", [])}
         try:
             self.results.add([Sample(self.results.run_id, b.name, w.name, metric, math.nan, unit, max(repetition, 0),
-                                     meta)
+                                     {**meta, **({"better": better[metric]} if metric in better else {})})
                               for metric, unit in w.failure_metrics()])
         except BenchError:
             pass

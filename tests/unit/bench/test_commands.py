@@ -53,3 +53,20 @@ def test_out_that_is_a_file_is_refused(tmp_path):
     r = vl(tmp_path, "run", "--backends", "native", "--workloads", "boot", "--out", str(f))
     assert r.returncode == 125
     assert f.read_text() == "x"
+
+
+def test_summary_table_survives_missing_values():
+    from rich.console import Console
+
+    from bench.commands import _fmt, print_summary
+
+    rows = [{"metric": "startup.ready", "backend": "vm-micro", "n": 2, "median": 3.2, "ci_low": None, "ci_high": 4.0,
+             "unit": "s", "outliers": [1], "cv": 0.3, "warnings": []},
+            {"metric": "perf.cpu", "backend": "native", "n": 0, "median": None, "ci_low": None, "ci_high": None,
+             "unit": "events/s", "outliers": [], "cv": None, "warnings": ["no valid measurement"]}]
+    console = Console(record=True, width=120)
+    print_summary(rows, console)
+    text = console.export_text()
+    assert "3.20 s" in text and "1 outlier(s)" in text and "CV 30%" in text
+    assert _fmt(0.0123, "s") == "12.3 ms" and _fmt(3 * 1024 * 1024, "bytes") == "3.0 MiB" and _fmt(1, "bool") == "yes"
+    assert _fmt(float("nan"), "s") == "-"

@@ -99,6 +99,7 @@ def test_a_failing_workload_is_recorded_as_nan_with_its_error(tmp_path):
     bad = [x for x in samples if x.workload == "cpu"]
     assert len(bad) == 1 and math.isnan(bad[0].value) and bad[0].unit == "events/s"
     assert "exited 2" in bad[0].metadata["error"]
+    assert bad[0].metadata["better"] == "higher" and bad[0].metadata["warmup"] is True
     assert [x for x in samples if x.metric == "startup.ready"]  # the other workload still ran
     env = read_environment(outcome.run_dir)
     assert env["incomplete"] is False and env["errors"][0]["backend"] == "native"
