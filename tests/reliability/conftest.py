@@ -550,10 +550,6 @@ class CuttingProxy:
                                 self.requests.append(line.decode(errors="replace"))
                     if limit is not None and sent + len(data) > limit and self._take_cut():
                         dst.sendall(data[: max(0, limit - sent)])
-                        # RST, not FIN: the peer sees the connection die mid-message
-                        for s in (client, up):
-                            with contextlib.suppress(OSError):
-                                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                         break
                     dst.sendall(data)
                     sent += len(data)
@@ -561,7 +557,11 @@ class CuttingProxy:
                 pass
             finally:
                 done.set()
+                # shutdown, not only close: the other pump thread is blocked in recv on these sockets,
+                # and a plain close would not end the connection until that recv returns
                 for s in (client, up):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
                     with contextlib.suppress(OSError):
                         s.close()
 
