@@ -109,7 +109,8 @@ def probe(cache_dir: Path | str, timeout: float = 20, root: Path | str | None = 
     """Decide between KVM and TCG (cached in `cache_dir` until the host reboots).
 
     The guest kernel and initramfs come from the store at `root` (default: the
-    parent of `cache_dir`, i.e. <root>/cache -> <root>).
+    parent of `cache_dir` when it is named `cache`, i.e. <root>/cache -> <root>;
+    otherwise `cache_dir` itself).
     """
     cache_dir = Path(cache_dir)
     cache = cache_dir / CACHE_FILE
@@ -123,7 +124,11 @@ def probe(cache_dir: Path | str, timeout: float = 20, root: Path | str | None = 
         from vmdriver.kernel import ensure_kernel
         from vmdriver.layout import Layout
 
-        layout = Layout(Path(root) if root is not None else cache_dir.parent)
+        if root is None:
+            # <root>/cache -> <root>; any other folder keeps the probe's store inside itself,
+            # so a bare cache dir such as /tmp never puts a vm/ folder next to it.
+            root = cache_dir.parent if cache_dir.name == "cache" else cache_dir
+        layout = Layout(Path(root))
         kernel = ensure_kernel(layout)
         initrd = ensure_initramfs(layout, kernel)
         ok, what = boot_test(kernel.vmlinuz, initrd, timeout, "kvm")

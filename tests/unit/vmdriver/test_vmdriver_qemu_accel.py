@@ -81,3 +81,18 @@ def test_kvm_that_hangs_means_tcg(tmp_path, monkeypatch):
 def test_boot_test_reports_a_missing_kernel(tmp_path):
     ok, why = accel.boot_test(tmp_path / "nope", tmp_path / "nope2", timeout=10, accel="tcg")
     assert ok is False and "exited" in why
+
+
+def test_probe_store_stays_inside_the_given_folders(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(accel, "_kvm_device_reason", lambda: None)
+
+    class K:
+        vmlinuz = Path("/k")
+
+    monkeypatch.setattr("vmdriver.kernel.ensure_kernel", lambda layout: seen.append(layout.root) or K())
+    monkeypatch.setattr("vmdriver.initramfs.ensure_initramfs", lambda layout, k: Path("/i"))
+    monkeypatch.setattr(accel, "boot_test", lambda k, i, t, a: (False, "hung"))
+    accel.probe(tmp_path / "store" / "cache")
+    accel.probe(tmp_path / "elsewhere")
+    assert seen == [tmp_path / "store", tmp_path / "elsewhere"]
