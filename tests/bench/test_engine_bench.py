@@ -169,6 +169,59 @@ def _pids_named(name: str) -> list[int]:
     return out
 
 
+def _children(ppids: set[int]) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if int(data[data.rindex(b")") + 2:].split()[1]) in ppids:
+            out.append(int(p))
+    return out
+
+
+def _cgroup_memory(pids: list[int]) -> int:
+    """memory.usage_in_bytes (v1) or memory.current (v2) of the distinct cgroups of `pids`."""
+    seen, total = set(), 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            _, ctrls, path = line.split(":", 2)
+            if "memory" in ctrls.split(","):
+                files = [f"/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"]
+            elif ctrls == "":
+                files = [f"/sys/fs/cgroup/unified{path}/memory.current", f"/sys/fs/cgroup{path}/memory.current"]
+            else:
+                continue
+            for fpath in files:
+                if fpath in seen or not os.path.exists(fpath):
+                    continue
+                seen.add(fpath)
+                with open(fpath) as f:
+                    total += int(f.read())
+                break
+    return total
+
+
+def _attributable(monitor_name: str) -> dict:
+    """Memory that can be attributed per container whatever else runs on the host:
+    the monitors' PSS plus the containers' cgroup memory (their processes, page cache, kernel objects)."""
+    mons = _pids_named(monitor_name)
+    inits = _children(set(mons))
+    n = max(len(mons), 1)
+    pss, cg = _pss(mons), _cgroup_memory(inits)
+    return {"monitor_pss_MiB": pss / n / 2**20, "container_cgroup_MiB": cg / n / 2**20,
+            "attributable_MiB": (pss + cg) / n / 2**20}
+
+
 def _drop_caches() -> None:
     subprocess.run(["sync"])
     with open("/proc/sys/vm/drop_caches", "w") as f:
@@ -241,8 +294,10 @@ def test_density(tmp_path):
         pss = _pss(monitors)
         per = (mem0 - mem1) / max(running, 1)
         pids_per = 2  # the monitor and the container's init
+        attributable = _attributable("vl-monitor")
         result = {
             "runtime": runtime,
+            "per_container_attributable": attributable,
             "requested": n,
             "running": running,
             "stopped_by": stopped_by,
@@ -285,7 +340,9 @@ def _podman_density(tmp_path: Path, store) -> dict:
         time.sleep(5)
         mem1 = _mem_available()
         conmons = _pids_named("conmon")
+        attributable = _attributable("conmon")
         return {"podman": {
+            "per_container_attributable": attributable,
             "containers": n,
             "start_seconds": start_s,
             "mem_per_container_MiB": (mem0 - mem1) / n / 2**20,
