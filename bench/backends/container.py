@@ -76,8 +76,12 @@ class ContainerInstance(Instance):
             self.backend.engine.stop(self.cid, timeout=2)
 
     def _destroy(self) -> None:
-        if self.cid:
-            self.backend.engine.remove(self.cid, force=True)
+        # By name when create() never returned (an interrupt after the engine made the record).
+        try:
+            self.backend.engine.remove(self.cid or self.name, force=True)
+        except Exception:
+            if self.cid:
+                raise
 
 
 def _find_monitor(cid: str) -> int | None:

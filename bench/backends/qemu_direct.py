@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -47,6 +48,14 @@ class QemuDirectInstance(Instance):
     def _destroy(self) -> None:
         if self.proc is not None:
             kill_process_group(self.proc)
+        # A QEMU started just before an interrupt reached `self.proc = ...`: find it by its name.
+        from bench.backends.vm import qemu_pids
+
+        for pid in qemu_pids(f"virtlab-{self.name}"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         from vmdriver import qemu
 
         qemu.cleanup(self.run_dir)

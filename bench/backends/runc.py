@@ -76,7 +76,7 @@ class RuncInstance(Instance):
         if self.created_in_runc:
             self._runc("kill", self.name, "KILL", capture_output=True, timeout=20)
             r = self._runc("delete", "--force", self.name, capture_output=True, text=True, timeout=60)
-            if r.returncode != 0 and "does not exist" not in r.stderr:
+            if r.returncode != 0 and "does not exist" not in r.stderr and "not found" not in r.stderr:
                 errors.append(f"runc delete {self.name}: {r.stderr.strip()}")
         if self.read_fd is not None:
             os.close(self.read_fd)
@@ -174,6 +174,8 @@ class RuncBackend(Backend):
             (bundle / "config.json").write_text(json.dumps(self._config(spec, name, bundle / "rootfs")))
             t_engine = time.time()
             watcher = MarkerWatcher(read_fd, spec.ready_marker, spec.ready_timeout, f"runc {name}")
+            # Set before the call: an interrupt during `runc create` must still lead to `runc delete`.
+            inst.created_in_runc = True
             with open(bundle / "runc.log", "wb") as log:
                 r = run_cmd([*self.runc_argv(), "create", "--bundle", str(bundle), name], 60, stdin=subprocess.DEVNULL,
                             stdout=write_fd, stderr=log)
@@ -181,7 +183,6 @@ class RuncBackend(Backend):
             write_fd = -1
             if r.returncode != 0:
                 raise LaunchError(f"runc create {name} failed: {(bundle / 'runc.log').read_text().strip()[-500:]}")
-            inst.created_in_runc = True
             inst.created = t_create = time.time()
             r = run_cmd([*self.runc_argv(), "start", name], 60, capture_output=True, text=True)
             if r.returncode != 0:

@@ -81,8 +81,13 @@ class VmInstance(Instance):
         self.backend.driver.stop(self.name, timeout=30)
 
     def _destroy(self) -> None:
-        if self.defined:
+        # Remove by name even if create() never returned: an interrupt can land after libvirt
+        # defined the domain. The driver's remove is idempotent.
+        try:
             self.backend.driver.remove(self.name)
+        except Exception:
+            if self.defined:
+                raise
 
 
 class VmBackend(Backend):
