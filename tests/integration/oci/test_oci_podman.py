@@ -20,7 +20,9 @@ LIMITS = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "npro
 def podman(tmp_path, busybox_rootfs):
     """podman with its own storage and an imported busybox image; removes everything afterwards."""
     runroot = Path(tempfile.mkdtemp(prefix="vl-podman-"))  # podman wants a runroot under 50 characters
-    base = ["podman", "--root", str(tmp_path / "storage"), "--runroot", str(runroot),
+    # --tmpdir too: the default /run/libpod (exit files, locks) is shared with every other podman user.
+    base = ["podman", "--root", str(tmp_path / "storage"), "--runroot", str(runroot / "run"),
+            "--tmpdir", str(runroot / "tmp"),
             "--runtime", RUNTIME, "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
     tar = tmp_path / "rootfs.tar"
     subprocess.run(["tar", "-C", str(busybox_rootfs), "-cf", str(tar), "."], check=True)
