@@ -64,11 +64,44 @@ class Podman:
         return subprocess.run([*self.argv, *args], capture_output=True, text=True, check=check)
 
     def teardown(self) -> None:
+        """Remove every container podman made here, and what `podman rm` leaves behind on this host:
+        conmons of our runroot, their containers, the cgroupfs dirs, the storage mount."""
+        ids = self.run("ps", "-aq", "--no-trunc", check=False).stdout.split()
         self.run("rm", "-af", "-t", "0", check=False)
         self.run("system", "reset", "-f", check=False)
+        for pid in _pids_named("conmon"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    mine = self.runroot.encode() in f.read()
+            except OSError:
+                continue
+            if mine:
+                for child in _children({pid}):
+                    _kill(child)
+                _kill(pid)
+        time.sleep(0.5)
+        for cid in ids:
+            for ctrl in os.listdir("/sys/fs/cgroup"):
+                for name in (f"libpod-{cid}", f"libpod-conmon-{cid}"):
+                    d = f"/sys/fs/cgroup/{ctrl}/libpod_parent/{name}"
+                    if os.path.isdir(d):
+                        try:
+                            os.rmdir(d)
+                        except OSError:
+                            pass
+        subprocess.run(["umount", "-R", str(self.base / "storage" / "overlay")], capture_output=True)
         subprocess.run(["umount", "-R", str(self.base / "storage")], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
         shutil.rmtree(self.runroot, ignore_errors=True)
+
+
+def _kill(pid: int) -> None:
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _compile_bytecode() -> None:
