@@ -39,6 +39,7 @@ class Options:
         self.rootfs_fd = -1  # set in the child, before any user namespace
         self.fifo_fd = -1
         self.tree_fd = -1
+        self.config: dict | None = None  # already loaded from the bundle (run)
 
 
 def _needs_cgroups(config: dict) -> bool:
@@ -49,7 +50,7 @@ def _needs_cgroups(config: dict) -> bool:
 def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     """Create a container; return its state (status created)."""
     bundle = os.path.realpath(bundle)
-    config = spec.load(bundle)
+    config = opts.config if opts.config is not None else spec.load(bundle)
     proc = process.Process(config["process"]) if config.get("process") else None
     plan = namespaces.plan(config)
     rfs = rootfs.rootfs_path(config, bundle)

@@ -24,16 +24,13 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _terminal_needed(bundle: str) -> bool:
-    from runtime.oci import spec
-
-    return bool((spec.load(os.path.realpath(bundle)).get("process") or {}).get("terminal"))
-
-
 def run_foreground(root: str, cid: str, bundle: str, opts: Options, keep: bool = False) -> int:
     """create + start + wait + delete; returns the container's exit code."""
     master_rx = None
-    if not opts.console_socket and _terminal_needed(bundle):
+    from runtime.oci import spec
+
+    opts.config = spec.load(os.path.realpath(bundle))  # read once: create uses it too
+    if not opts.console_socket and (opts.config.get("process") or {}).get("terminal"):
         import socket
 
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
