@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if cmd not in _COMMANDS:
             raise UsageError(f"unknown command {rest[0]!r}")
-        if gopts.get("systemd_cgroup"):
+        if gopts.get("systemd_cgroup") and cmd in ("create", "run"):
             raise UsageError("--systemd-cgroup is not supported: virtlab-runtime drives cgroupfs directly "
                              "(there is no systemd on this host)")
         opts, args = parse_options(rest[1:], _COMMANDS[cmd], stop_at_positional=cmd == "exec")
