@@ -37,6 +37,8 @@ Commands:
   list     list containers: [--format table|json] [-q]
   pause    freeze a container: ID
   resume   thaw a paused container: ID
+  update   change cgroup limits: [--resources FILE|-] [--memory B] [--cpu-quota N] [--cpu-period N]
+           [--cpu-shares N] [--cpuset-cpus L] [--pids-limit N] ID
   spec     write a default config.json: [--bundle DIR] [--rootless]
   features print the supported features as JSON
   install-launcher DEST  write a lean launcher (python -SI, no site-packages scan) to DEST
@@ -81,6 +83,11 @@ _COMMANDS = {
              "--rootless": ("rootless", False, False)},
     "features": {},
     "install-launcher": {},
+    "update": {"--resources": ("resources", True, False), "-r": ("resources", True, False),
+               "--memory": ("memory", True, False), "--memory-swap": ("memory_swap", True, False),
+               "--cpu-quota": ("cpu_quota", True, False), "--cpu-period": ("cpu_period", True, False),
+               "--cpu-shares": ("cpu_shares", True, False), "--cpuset-cpus": ("cpuset_cpus", True, False),
+               "--cpuset-mems": ("cpuset_mems", True, False), "--pids-limit": ("pids_limit", True, False)},
 }
 _ALIASES = {"ls": "list"}
 

@@ -8,7 +8,7 @@ import sys
 from runtime.oci import container, state
 from runtime.oci import ljson as json
 from runtime.oci.cli import UsageError
-from runtime.oci.errors import OCIError, SpecError
+from runtime.oci.errors import OCIError, SpecError, StateError
 
 
 def _one_id(args: list[str], cmd: str) -> str:
@@ -257,4 +257,50 @@ def cmd_install_launcher(root: str, opts: dict, args: list[str], log) -> int:
         f.write(text)
     os.chmod(tmp, 0o755)
     os.rename(tmp, args[0])
+    return 0
+
+
+def _num(opts: dict, name: str) -> int:
+    try:
+        return int(opts[name])
+    except ValueError:
+        raise UsageError(f"--{name.replace('_', '-')} must be an integer, got {opts[name]!r}") from None
+
+
+def cmd_update(root: str, opts: dict, args: list[str], log) -> int:
+    """update [--resources FILE|-] [limits] ID: new linux.resources through the cgroup manager."""
+    cid = _one_id(args, "update")
+    resources: dict = {}
+    if opts.get("resources"):
+        src = opts["resources"]
+        try:
+            raw = sys.stdin.buffer.read(4 << 20) if src == "-" else open(src, "rb").read(4 << 20)
+            resources = json.loads(raw)
+        except (OSError, ValueError) as e:
+            raise SpecError(f"cannot read resources from {src}: {e}") from None
+        if not isinstance(resources, dict):
+            raise SpecError("resources must be a JSON object (OCI linux.resources)")
+    mem = resources.setdefault("memory", {}) if any(k in opts for k in ("memory", "memory_swap")) else None
+    if mem is not None:
+        if "memory" in opts:
+            mem["limit"] = _num(opts, "memory")
+        if "memory_swap" in opts:
+            mem["swap"] = _num(opts, "memory_swap")
+    for opt, key, conv in (("cpu_quota", "quota", _num), ("cpu_period", "period", _num),
+                           ("cpu_shares", "shares", _num), ("cpuset_cpus", "cpus", None),
+                           ("cpuset_mems", "mems", None)):
+        if opt in opts:
+            resources.setdefault("cpu", {})[key] = conv(opts, opt) if conv else opts[opt]
+    if "pids_limit" in opts:
+        resources["pids"] = {"limit": _num(opts, "pids_limit")}
+    if not resources:
+        raise UsageError("update needs --resources or at least one limit")
+    st = state.load(root, cid)
+    if st["status"] == state.STOPPED:
+        raise StateError(cid, st["status"], "update")
+    if not st.get("cgroup_paths"):
+        raise OCIError(f"cannot update container {cid}: it has no cgroup")
+    from runtime.oci.cgroups import load_manager
+
+    load_manager(st["cgroup_paths"]).update(resources)
     return 0

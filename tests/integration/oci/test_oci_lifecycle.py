@@ -233,6 +233,14 @@ def test_pause_resume_with_cgroup(rt, bundle):
     assert "cannot pause container pr: container is paused" in r.stderr
     rt("resume", "pr", check=True)
     assert state_of(rt, "pr")["status"] == "running"
+    pids_max = f"/sys/fs/cgroup/pids/virtlab-test/pr-{os.getpid()}/pids.max"
+    rt("update", "--pids-limit", "42", "pr", check=True)
+    with open(pids_max) as f:
+        assert f.read().strip() == "42"
+    r = rt("update", "--pids-limit", "0", "pr")
+    assert r.returncode == 125 and "pids.limit 0" in r.stderr
+    with open(pids_max) as f:
+        assert f.read().strip() == "42"  # a refused update leaves the previous limit
     rt("delete", "--force", "pr", check=True)
     assert not os.path.exists(f"/sys/fs/cgroup/freezer/virtlab-test/pr-{os.getpid()}")
 
