@@ -151,7 +151,14 @@ class VmDriver:
 
     @property
     def conn(self) -> Any:
-        """The libvirt connection (opened on first use)."""
+        """The libvirt connection (opened on first use, reopened if libvirtd went away meanwhile)."""
+        if self._conn is not None:
+            try:
+                alive = self._conn.isAlive()
+            except Exception:  # noqa: BLE001 - a dead connection can fail even this
+                alive = False
+            if not alive:
+                self._conn = None
         if self._conn is None:
             libvirt = _libvirt()
             try:
