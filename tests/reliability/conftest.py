@@ -270,7 +270,7 @@ def cleanup_with_cli(root: Path, vms: bool = False, orphans_ok: bool = False, al
     if vms:
         names = vl(root, "vm", "ps", "-a", "-q").stdout.decode().split()
         if names:
-            vl(root, "vm", "rm", *names)
+            vl(root, "vm", "rm", "-f", *names)
         assert vl(root, "vm", "ps", "-a", "-q").stdout.decode().split() == []
     vl(root, "image", "prune", *(["-a"] if all_images else []), "-f")
     assert list_containers(root) == []

@@ -63,9 +63,9 @@ def check_vm_truth(root, name: str, settle: float = 30) -> str:
 
 
 def remove_and_check(root, name: str) -> None:
-    """`vm rm` cleans everything up: no record, no domain, no QEMU, and a second rm is harmless."""
+    """`vm rm -f` cleans everything up: no record, no domain, no QEMU, and a second rm is harmless."""
     domain = vm_rows(root)[name]["domain"]
-    vl(root, "vm", "rm", name)
+    vl(root, "vm", "rm", "-f", name)
     assert name not in vm_rows(root)
     assert domstate(domain) is None
     assert qemu_pids(domain) == []
