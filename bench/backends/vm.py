@@ -14,6 +14,10 @@ from typing import Any
 from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, Prepared
 from bench.errors import LaunchError
 
+# libvirt errors that mean the connection died (libvirtd restarted), not that the VM failed.
+LOST_CONNECTION = ("client socket is closed", "broken pipe", "not connected", "connection reset",
+                   "end of file while reading data")
+
 
 def vmdriver_reason() -> str | None:
     """Why the VM driver cannot be used here, or None."""
@@ -59,14 +63,14 @@ class VmInstance(Instance):
         self.defined = False
 
     def _exec(self, argv: list[str], timeout: float) -> ExecResult:
-        r = self.backend.driver.exec(self.name, argv, timeout=timeout)
+        r = self.backend.call("exec", self.name, argv, timeout=timeout)
         out, err = r.stdout, r.stderr
         return ExecResult(int(r.exit_code), out.decode(errors="replace") if isinstance(out, bytes) else out,
                           err.decode(errors="replace") if isinstance(err, bytes) else err)
 
     def stats(self) -> dict[str, Any]:
         """The driver's stats of the domain."""
-        return dict(self.backend.driver.stats(self.name))
+        return dict(self.backend.call("stats", self.name))
 
     def host_pids(self) -> list[int]:
         """The QEMU process of this guest."""
@@ -74,17 +78,17 @@ class VmInstance(Instance):
 
     def disk_usage(self) -> int:
         """Bytes in the guest's qcow2 overlay."""
-        return int(self.backend.driver.disk_usage(self.name).get("instance_bytes", 0))
+        return int(self.backend.call("disk_usage", self.name).get("instance_bytes", 0))
 
     def stop(self) -> None:
         """Shut the guest down."""
-        self.backend.driver.stop(self.name, timeout=30)
+        self.backend.call("stop", self.name, timeout=30)
 
     def _destroy(self) -> None:
         # Remove by name even if create() never returned: an interrupt can land after libvirt
         # defined the domain. The driver's remove is idempotent.
         try:
-            self.backend.driver.remove(self.name)
+            self.backend.call("remove", self.name)
         except Exception:
             if self.defined:
                 raise
@@ -102,7 +106,7 @@ class VmBackend(Backend):
         self.profile = profile
         self.name = f"vm-{profile}"
         self.memory_mib = memory_mib
-        self._driver = None
+        self._driver: Any = None
         self.image_ref: str | None = None
         self.accel_reason: str | None = None
 
@@ -114,6 +118,21 @@ class VmBackend(Backend):
 
             self._driver = VmDriver(self.root)
         return self._driver
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A VmDriver method; when libvirtd went away (restarted), reconnect once and retry."""
+        try:
+            return getattr(self.driver, method)(*args, **kwargs)
+        except Exception as exc:
+            text = str(exc).lower()
+            if not any(s in text for s in LOST_CONNECTION):
+                raise
+            old, self._driver = self._driver, None
+            try:
+                old.close()
+            except Exception:  # noqa: BLE001 - the old connection is gone anyway
+                pass
+            return getattr(self.driver, method)(*args, **kwargs)
 
     def available(self) -> tuple[bool, str]:
         """libvirt running, vmdriver importable, root."""
@@ -134,7 +153,7 @@ class VmBackend(Backend):
             raise LaunchError(f"{self.name} backend: {reason}")
         if image.source != "image-store":
             raise LaunchError(f"{self.name} backend: the bench image is not in the image store")
-        art = self.driver.prepare(image.ref, profile=self.profile)
+        art = self.call("prepare", image.ref, profile=self.profile)
         self.image_ref = image.ref
         sizes = dict(getattr(art, "sizes", {}) or {})
         shared = int(getattr(art, "shared_bytes", 0) or sum(sizes.values()))
@@ -153,13 +172,13 @@ class VmBackend(Backend):
         inst = self._track(VmInstance(self, name))
         try:
             inst.requested = time.time()
-            vm = self.driver.create(VmSpec(image=self.image_ref, name=name, profile=self.profile,
+            vm = self.call("create", VmSpec(image=self.image_ref, name=name, profile=self.profile,
                                            memory_mib=spec.memory_mib or self.memory_mib, vcpus=spec.vcpus,
                                            cmd=list(spec.argv)))
             inst.defined = True
             inst.name = getattr(vm, "name", name) or name
             inst.created = time.time()
-            boot = self.driver.start(inst.name, wait_ready=True, timeout=spec.ready_timeout)
+            boot = self.call("start", inst.name, wait_ready=True, timeout=spec.ready_timeout)
             inst.ready = float(boot.ready)
             # The driver's own request time includes only start(); ours includes define, like `engine` for containers.
             inst.phases = {"define": inst.created - inst.requested, **{k: float(v) for k, v in (boot.phases or {}).items()}}
