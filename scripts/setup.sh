@@ -34,7 +34,8 @@ fi
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3)
 stamp=.venv/.virtlab-installed
-want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+# Reinstall when pyproject.toml changes or a top-level package appears (editable installs map them).
+want=$( (cat pyproject.toml; ls -d */__init__.py) | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $($py --version)"
   "$py" -m venv .venv
@@ -47,6 +48,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # 3. libvirt: no systemd here, so start the daemons by hand when they are not running.
+mkdir -p /var/lib/libvirt/dnsmasq   # libvirt needs it to start any network; some installs lack it
 if ! pgrep -x virtlogd >/dev/null; then say "starting virtlogd"; virtlogd -d; fi
 if ! pgrep -x libvirtd >/dev/null; then say "starting libvirtd"; libvirtd -d; fi
 for _ in $(seq 50); do [ -S /var/run/libvirt/libvirt-sock ] && break; sleep 0.1; done

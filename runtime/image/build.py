@@ -28,7 +28,8 @@ from runtime.image.store import Image, ImageStore
 
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-DEBIAN_EXTRA = ("sysbench", "fio", "iperf3", "stress-ng")
+# systemd-sysv: the VM driver's full profile boots the image's own systemd.
+DEBIAN_EXTRA = ("sysbench", "fio", "iperf3", "stress-ng", "systemd-sysv")
 
 
 def elf_is_static(path: str | os.PathLike) -> bool:
