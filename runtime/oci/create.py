@@ -173,11 +173,33 @@ def _abort(st: dict, init_pid: int, mgr) -> None:
             pass
         _reap(init_pid)
     if mgr is not None:
+        _destroy_after_failure(mgr)
+    _remove_dir(st["dir"])
+
+
+def _destroy_after_failure(mgr) -> None:
+    """Remove a failed container's cgroup; kill and reap stragglers (a grandchild) so it can go."""
+    for attempt in range(50):
         try:
             mgr.destroy()
+            return
+        except OCIError:
+            if attempt == 49:
+                return  # best effort: the create error is the one to report
+        try:
+            for pid in mgr.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         except OCIError:
             pass
-    _remove_dir(st["dir"])
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        time.sleep(0.002 * (attempt + 1))
 
 
 def _write_pid_file(path: str, pid: int) -> None:
