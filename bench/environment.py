@@ -120,10 +120,9 @@ def accelerator(cache_dir: Path | None, root: Path | None = None) -> dict[str, A
             "kvm_device": kvm_dev,
         }
     try:
-        try:
-            probe = accel.probe(cache_dir or Path("/tmp"), root=root)
-        except TypeError:
-            probe = accel.probe(cache_dir or Path("/tmp"))
+        if cache_dir is None:
+            raise ValueError("no cache directory for the accelerator probe")
+        probe = accel.probe(cache_dir, root=root)
     except Exception as exc:  # noqa: BLE001 - recorded, not raised
         return {"accel": None, "kvm_usable": None, "reason": f"probe failed: {exc}", "kvm_device": kvm_dev}
     return {
