@@ -13,7 +13,6 @@ administrator made, even when a different process (``virtlab-runtime delete``) d
 from __future__ import annotations
 
 import os
-import re
 import time
 
 from runtime.oci.cgroups import files
@@ -29,8 +28,6 @@ V1_CONTROLLERS = (
     "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "name=systemd",
 )
 
-_SYSTEMD_PATH = re.compile(r"[^/:]*:[^:]*:[^:]*")
-_BAD_NAME = re.compile(r"[\x00-\x1f/]")
 
 
 def detect_mode(root: str = DEFAULT_ROOT) -> str:
@@ -125,7 +122,7 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[boo
         return False, [DEFAULT_PARENT, container_id]
     if not isinstance(cgroups_path, str):
         raise InvalidResources(f"invalid cgroupsPath {cgroups_path!r}: must be a string")
-    if _SYSTEMD_PATH.fullmatch(cgroups_path):
+    if _is_systemd_path(cgroups_path):
         raise CgroupUnsupported(
             f"invalid cgroupsPath {cgroups_path!r}: the systemd cgroup driver (slice:prefix:name) is not supported"
         )
@@ -142,7 +139,7 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[boo
 
 def check_name(name: str, what: str) -> None:
     """Reject names that cannot be one cgroup directory level."""
-    if not isinstance(name, str) or not name or name in (".", "..") or _BAD_NAME.search(name) or len(name) > 255:
+    if not isinstance(name, str) or not name or name in (".", "..") or _has_bad_char(name) or len(name) > 255:
         raise InvalidResources(f"invalid {what} {name!r}: must be one path component without control characters")
 
 
@@ -271,5 +268,30 @@ def under(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
 
+def _is_systemd_path(path: str) -> bool:
+    """slice:prefix:name (two colons, no "/" before the first): the systemd driver's syntax."""
+    return path.count(":") == 2 and "/" not in path.partition(":")[0]
+
+
+def _has_bad_char(name: str) -> bool:
+    """A "/" or a control character (U+0000..U+001F). String methods: `re` costs ~6 ms per start."""
+    return "/" in name or any(ch < " " for ch in name)
+
+
+_OCTAL = frozenset("01234567")
+
+
 def _unescape(s: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+    """Undo /proc/self/mountinfo's octal escapes (\\040 for a space)."""
+    if "\\" not in s:
+        return s
+    out, i = [], 0
+    while i < len(s):
+        esc = s[i + 1:i + 4]
+        if s[i] == "\\" and len(esc) == 3 and _OCTAL.issuperset(esc):
+            out.append(chr(int(esc, 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
