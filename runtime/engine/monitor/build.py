@@ -37,6 +37,9 @@ def binary(name: str, store_root: str | os.PathLike) -> str:
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     out = out_dir / fname
     _compile(src, out)
+    for old in out_dir.glob(f"vl-{name}-*"):  # builds of older sources (running ones keep their inode)
+        if old.name != fname and not old.name.endswith(".tmp"):
+            old.unlink(missing_ok=True)
     _cache[key] = str(out)
     return str(out)
 
