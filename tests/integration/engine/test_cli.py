@@ -239,3 +239,41 @@ def test_restart_always_until_stopped(vl):
     assert vl("stop", "-t", "1", cid).returncode == 0
     time.sleep(1)
     assert vl("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "exited"
+
+
+def test_more_bad_input_is_125_and_changes_nothing(vl, store_root):
+    cid = vl("create", "--network", "none", "busybox", "sleep", "60").stdout.strip()
+    checks = [
+        (["exec", cid, "true"], "start it first"),  # created, not running
+        (["kill", "-s", "BOGUS", cid], "invalid signal"),
+        (["update", cid], "one or more flags"),
+        (["update", "--memory", "64m", "ghost"], "ghost"),
+        (["logs", "--tail", "abc", cid], "--tail"),
+        (["ps", "-f", "bogus=1"], "invalid filter"),
+        (["cp", "/etc/hostname", "ghost:/x"], "ghost"),
+        (["stop", "-s", "NOPE", cid], "invalid signal"),
+        (["run", "--rm", "--network", "none", "-e", "=x", "busybox", "true"], "environment"),
+        (["run", "--rm", "--network", "none", "--env-file", "/nonexistent", "busybox", "true"], "env-file"),
+        (["run", "--rm", "--network", "none", "--memory", "64m", "--memory-swap", "32m", "busybox", "true"], "memory-swap"),
+        (["run", "--rm", "--network", "none", "--restart", "always", "busybox", "true"], "--rm"),
+    ]
+    for args, match in checks:
+        r = vl(*args)
+        assert r.returncode == 125, (args, r.returncode, r.stderr)
+        assert match in r.stderr, (args, r.stderr)
+    assert vl("ps", "-aq", "--no-trunc").stdout.split() == [cid]
+
+
+def test_hostile_image_config_is_data(vl, store_root):
+    # SECURITY.md case 34: WorkingDir=/proc/self/fd/7, Volumes with ../, a bogus StopSignal
+    base = vl("create", "--network", "none", "busybox", "true").stdout.strip()
+    r = vl("commit", "-c", "WORKDIR /proc/self/fd/7", base, "hostile:wd")
+    assert r.returncode == 0, r.stderr
+    r = vl("run", "--rm", "--network", "none", "hostile:wd", "true")
+    assert r.returncode == 125 and "working directory" in r.stderr
+    assert vl("commit", "-c", "STOPSIGNAL SIGBOGUS", base, "hostile:sig").returncode == 0
+    cid = vl("run", "-d", "--network", "none", "hostile:sig", "sleep", "60").stdout.strip()
+    assert json.loads(vl("inspect", cid).stdout)[0]["Config"]["StopSignal"] == "SIGTERM"
+    assert vl("stop", "-t", "1", cid).returncode == 0
+    vl("rm", "-f", cid, base)
+    vl("rmi", "hostile:wd", "hostile:sig")
