@@ -727,7 +727,11 @@ def stats(ctx: click.Context, all_: bool, no_stream: bool, no_trunc: bool, conta
         return t
 
     try:
-        with Live(render(), console=Console(), refresh_per_second=2, auto_refresh=False) as live:
+        import shutil
+
+        # as docker, never cut a row: a narrow terminal wraps instead of losing digits
+        width = max(shutil.get_terminal_size().columns, 140 if no_trunc is False else 200)
+        with Live(render(), console=Console(width=width), refresh_per_second=2, auto_refresh=False) as live:
             while True:
                 time.sleep(1)
                 live.update(render(), refresh=True)
