@@ -730,7 +730,7 @@ def stats(ctx: click.Context, all_: bool, no_stream: bool, no_trunc: bool, conta
         import shutil
 
         # as docker, never cut a row: a narrow terminal wraps instead of losing digits
-        width = max(shutil.get_terminal_size().columns, 140 if no_trunc is False else 200)
+        width = max(shutil.get_terminal_size().columns, 200 if no_trunc else 140)
         with Live(render(), console=Console(width=width), refresh_per_second=2, auto_refresh=False) as live:
             while True:
                 time.sleep(1)
