@@ -1,14 +1,18 @@
 """The container's network: none, host, or a network of runtime.network (bridge by default).
 
-For a bridge network the engine makes the container's network namespace itself (a bind mount
-at /run/netns/vl-<id12>), passes its path in config.json, and asks the NetworkManager to
-attach it (veth, address, port DNAT). Everything is undone by teardown().
+For `none` and bridge networks the engine makes the container's network namespace itself (a
+bind mount at /run/netns/vl-<id12>, with the loopback interface up, as docker has it) and passes
+its path in config.json; for a bridge network it then asks the NetworkManager to attach it
+(veth, address, port DNAT). Everything is undone by teardown().
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import socket
+import struct
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,9 @@ from runtime.engine.errors import EngineError
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 
 
 def _manager(engine: Any) -> Any:
@@ -43,8 +50,17 @@ def netns_path(cid: str) -> Path:
     return NETNS_DIR / f"vl-{cid[:12]}"
 
 
+def loopback_up() -> None:
+    """Bring `lo` up in the calling process's network namespace (SIOCSIFFLAGS, no netlink)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
+        flags = struct.unpack("16sH22x", req)[1]
+        if not flags & IFF_UP:
+            fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+
+
 def _make_netns(path: Path) -> None:
-    """Create a network namespace and pin it with a bind mount at `path`."""
+    """Create a network namespace with `lo` up and pin it with a bind mount at `path`."""
     NETNS_DIR.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
     os.close(fd)
@@ -56,6 +72,7 @@ def _make_netns(path: Path) -> None:
 
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(CLONE_NEWNET) == 0:
+                loopback_up()
                 linux.mount("/proc/self/ns/net", str(path), None, linux.MS_BIND)
                 code = 0
         finally:
@@ -78,14 +95,17 @@ def setup(engine: Any, rec: dict[str, Any]) -> str | None:
     """Prepare the network for a start; returns the netns path for config.json (None: the runtime makes one)."""
     net = rec["Norm"]["network"]
     rec["NetworkSettings"] = {"Networks": {net: {}}, "Ports": {}}
-    if net in ("none", "host"):
+    if net == "host":
         return None
-    from runtime.network import PortSpec
-
     cid = rec["Id"]
     path = netns_path(cid)
     _drop_netns(path)
     _make_netns(path)
+    if net == "none":
+        rec["NetworkSettings"]["NetnsPath"] = str(path)
+        return str(path)
+    from runtime.network import PortSpec
+
     try:
         ports = [PortSpec(host_ip=p["host_ip"] or "0.0.0.0", host_port=p["host_port"],
                           container_port=p["container_port"], proto=p["proto"])

@@ -87,3 +87,23 @@ def test_unknown_network_is_refused_before_anything_exists(engine):
     with pytest.raises(EngineError, match="not found"):
         engine.create(ContainerSpec(image="busybox", cmd=["true"], network="nosuchnet"))
     assert engine.list(all=True) == []
+
+
+@pytest.mark.parametrize("net", ["none", "bridge"])
+def test_loopback_is_up_in_the_container(engine, net):
+    """docker brings lo up in every container's netns: 127.0.0.1 must be reachable without a bridge."""
+    script = ("cat /sys/class/net/lo/flags; ip -4 addr show lo; "
+              "(echo pong | nc -l -p 5555 &) ; sleep 0.3; nc 127.0.0.1 5555 </dev/null")
+    c = engine.create(ContainerSpec(image="busybox", cmd=["sh", "-c", script], network=net))
+    engine.start(c.id)
+    code = engine.wait(c.id, timeout=30)
+    out = "\n".join(e.text for e in engine.logs(c.id))
+    assert code == 0, out
+    assert "0x9" in out.split("\n")[0], out  # IFF_UP | IFF_LOOPBACK
+    assert "inet 127.0.0.1" in out and "pong" in out, out
+    netns = engine.inspect(c.id)["NetworkSettings"].get("SandboxKey") or ""
+    engine.remove(c.id)
+    import os
+
+    assert not any(n == f"vl-{c.id[:12]}" for n in os.listdir("/run/netns"))
+    del netns
