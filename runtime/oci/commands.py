@@ -251,7 +251,7 @@ def cmd_install_launcher(root: str, opts: dict, args: list[str], log) -> int:
     text = (f"#!{sys.executable} -SI\n"
             "# virtlab-runtime without site-packages processing (written by `virtlab-runtime install-launcher`)\n"
             f"import sys\nsys.path.insert(0, {pkg_parent!r})\n"
-            "from runtime.oci.cli import main\nsys.exit(main())\n")
+            "from runtime.oci.cli import run\nrun()\n")
     tmp = args[0] + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -177,6 +177,7 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
                               "options": ["mode=755"]})
     tmpfs.flags = base_flags
     mounts.mount_entry(tmpfs, root_fd, rootfs, h)
+    own = None if own_cgroupns else _own_cgroups()  # read once, not once per hierarchy
     for key, (mountpoint, options) in sorted(hierarchies.items()):
         name = os.path.basename(mountpoint)
         dest = f"{m.destination.rstrip('/')}/{name}"
@@ -188,7 +189,7 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
             elif own_cgroupns:
                 h.mount("cgroup2", target, "cgroup2", base_flags | ro, None)
             else:
-                src = _own_cgroup_dir(mountpoint, key)
+                src = _own_cgroup_dir(mountpoint, key, own)
                 h.mount(src, target, "bind", linux.MS_BIND | linux.MS_REC, None)
         finally:
             os.close(fd)
@@ -232,13 +233,17 @@ def _host_hierarchies() -> dict[str, tuple[str, str]]:
     return out
 
 
-def _own_cgroup_dir(mountpoint: str, key: str) -> str:
-    """The host directory of this process's cgroup in the hierarchy KEY (from /proc/self/cgroup)."""
+def _own_cgroups() -> list[tuple[str, str]]:
+    """(controllers, path) of each line of /proc/self/cgroup."""
     with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            if ctrls == key or (key and set(ctrls.split(",")) == set(key.split(","))):
-                return mountpoint.rstrip("/") + path
+        return [tuple(line.rstrip("\n").split(":", 2)[1:]) for line in f]
+
+
+def _own_cgroup_dir(mountpoint: str, key: str, own: list[tuple[str, str]] | None = None) -> str:
+    """The host directory of this process's cgroup in the hierarchy KEY (from /proc/self/cgroup)."""
+    for ctrls, path in own if own is not None else _own_cgroups():
+        if ctrls == key or (key and set(ctrls.split(",")) == set(key.split(","))):
+            return mountpoint.rstrip("/") + path
     return mountpoint
 
 

@@ -214,11 +214,19 @@ def remove_tree(path: str, stop_at: str, timeout: float = 2.0) -> None:
     rmdir fails with EBUSY while exiting processes are still being reaped, so retry until
     ``timeout``. A missing directory is fine (idempotent). ``stop_at`` is never removed.
     """
-    if not os.path.isdir(path):
+    try:
+        os.rmdir(path)  # the common case: no child cgroups, no tasks left
+    except (FileNotFoundError, NotADirectoryError):
         return
+    except OSError as exc:
+        if exc.errno not in (files.EBUSY, files.ENOTEMPTY):
+            raise CgroupError(f"cannot remove cgroup {path}: {exc.strerror}") from exc
+        busy = True
+    else:
+        busy = False
     deadline = time.monotonic() + timeout
     delay = 0.001
-    while True:
+    while busy:
         try:
             _rmdir_recursive(path)
             break
