@@ -303,8 +303,7 @@ class Engine:
             mounts = self._prepare_volumes(cid, norm["volumes"], image_volumes)
             for d in ("upper", "work", "merged"):
                 (cdir / d).mkdir(mode=0o755)
-            with contextlib.suppress(Exception):
-                self.images.hold(img.id, f"container:{cid}")
+            self._hold(img.id, cid)
             rec = {
                 "Id": cid,
                 "Name": name,
@@ -346,6 +345,15 @@ class Engine:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         return Container(cid, name or "", spec.image, Status.CREATED, rec)
+
+    def _hold(self, image_id: str, cid: str) -> None:
+        """Pin the image for the container (`rmi` then refuses it); a failure fails the create."""
+        try:
+            self.images.hold(image_id, f"container:{cid}")
+        except EngineError:
+            raise
+        except Exception as exc:  # the image package's own errors
+            raise ImageUnavailable(f"cannot hold image {image_id[:19]} for container {cid[:12]}: {exc}") from exc
 
     def _prepare_volumes(self, cid: str, volumes: list[dict[str, Any]], image_volumes: list[str]) -> list[dict[str, Any]]:
         """Create named/anonymous volumes and check bind sources; returns the mount records."""
@@ -648,8 +656,11 @@ class Engine:
     def _delete_record(self, rec: dict[str, Any], volumes: bool) -> None:
         cid = rec["Id"]
         cdir = self._dir(cid)
-        with contextlib.suppress(Exception):
+        try:
             self.images.release(rec["Image"], f"container:{cid}")
+        except Exception as exc:  # the image package's own errors: keep the container, say why
+            raise EngineError(f"cannot release image {rec['Image'][:19]} held by container {rec['Name']}: "
+                              f"{exc}") from exc
         if volumes:
             self._release_anonymous(rec.get("Mounts") or [])
         self.store.release_name(rec["Name"], cid)

@@ -714,7 +714,11 @@ class ImageStore:
                 raise ImageNotFound(image_id)
             d = self.hold_dir / dg.hex_of(image_id)
             d.mkdir(mode=0o700, exist_ok=True)
-            atomic_write(d / holder, b"", mode=0o600)
+            # An empty file is all-or-nothing, so no temp file and rename. No fsync either: a hold
+            # must outlive its holder's record, and a killed process loses nothing of the page
+            # cache; the engine does not fsync its container records, so a hold that survived a
+            # power loss without its record would buy nothing.
+            os.close(os.open(d / holder, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
 
     def release(self, image_id: str, holder: str) -> None:
         """Drop `holder`'s pin (idempotent)."""
