@@ -164,9 +164,11 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         _kill_and_wait(st)
     mgr = None
     if st.get("cgroup_paths"):
-        from runtime.oci.cgroups import load_manager
+        from runtime.oci import cgroups
 
-        mgr = load_manager(st["cgroup_paths"])
+        # Usually the cgroup is empty by now: rmdir it without loading the managers.
+        mgr = None if cgroups.remove_if_empty(st["cgroup_paths"]) else cgroups.load_manager(st["cgroup_paths"])
+    if mgr is not None:
         if mgr.pids():
             mgr.kill_all(signal.SIGKILL)
             if st.get("paused"):

@@ -15,7 +15,7 @@ module is imported by the first ``open_manager`` or ``load_manager`` call.
 from __future__ import annotations
 
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
-from runtime.oci.cgroups.hierarchy import DEFAULT_ROOT, detect_mode, under
+from runtime.oci.cgroups.hierarchy import DEFAULT_ROOT, detect_mode, remove_tree, under
 
 __all__ = [
     "CgroupError",
@@ -26,6 +26,7 @@ __all__ = [
     "detect_mode",
     "load_manager",
     "open_manager",
+    "remove_if_empty",
 ]
 
 
@@ -53,13 +54,35 @@ def open_manager(cgroups_path: str | None, container_id: str, root: str = DEFAUL
     return V1Manager.open(cgroups_path, container_id, root, mode)
 
 
-def load_manager(paths: dict, root: str = DEFAULT_ROOT):
-    """Reopen a manager from the ``paths`` an earlier manager reported (state.json)."""
+def _check_paths(paths: dict, root: str) -> None:
     if not isinstance(paths, dict) or not paths:
         raise CgroupError(f"invalid cgroup paths {paths!r}: expected a non-empty object")
     for key, path in paths.items():
         if not isinstance(key, str) or not isinstance(path, str) or not under(path, root):
             raise CgroupError(f"invalid cgroup path {key!r}: {path!r} is not inside {root}")
+
+
+def remove_if_empty(paths: dict, root: str = DEFAULT_ROOT) -> bool:
+    """Remove a stopped container's cgroup directories if nothing is left in them.
+
+    One rmdir per directory (and the empty parents virtlab made), without importing the
+    v1/v2 managers: the delete of a stopped container stays cheap. Returns False, having
+    removed what it could, when a directory still holds processes or child cgroups; the
+    caller then uses ``load_manager(paths)`` to kill and remove the rest.
+    """
+    _check_paths(paths, root)
+    done = True
+    for path in sorted(set(paths.values())):
+        try:
+            remove_tree(path, stop_at=root, timeout=0)
+        except CgroupError:
+            done = False
+    return done
+
+
+def load_manager(paths: dict, root: str = DEFAULT_ROOT):
+    """Reopen a manager from the ``paths`` an earlier manager reported (state.json)."""
+    _check_paths(paths, root)
     mode = detect_mode(root)
     if mode == "v2":
         from runtime.oci.cgroups.v2 import V2Manager
