@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,26 +51,57 @@ def _info(path: str, arcname: str, st: os.stat_result) -> tarfile.TarInfo:
     return ti
 
 
-def write_layer(upper: str | os.PathLike, out: BinaryIO) -> int:
-    """Write the changes in `upper` to `out` as an uncompressed layer tar; return the number of entries."""
-    upper = os.fspath(upper)
-    root_dev = os.lstat(upper).st_dev
+def is_whiteout(st: os.stat_result) -> bool:
+    """True for overlayfs's mark of a deleted file: a 0:0 character device."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def walk(top: str | os.PathLike, one_fs: bool = True) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(path, relative name, lstat) of every entry under `top`: sorted, parents first.
+
+    With `one_fs`, entries on another filesystem (a volume mounted there) are left out with
+    everything under them.
+    """
+    top = os.fspath(top)
+    root_dev = os.lstat(top).st_dev
+
+    def below(path: str, rel: str) -> Iterator[tuple[str, str, os.stat_result]]:
+        for child in sorted(os.listdir(path)):
+            full = os.path.join(path, child)
+            name = os.path.join(rel, child) if rel else child
+            st = os.lstat(full)
+            if one_fs and st.st_dev != root_dev:
+                continue
+            yield full, name, st
+            if stat.S_ISDIR(st.st_mode):
+                yield from below(full, name)
+
+    return below(top, "")
+
+
+def write_layer(upper: str | os.PathLike, out: BinaryIO,
+                skip: Callable[[str, os.stat_result], bool] | None = None, one_fs: bool = True) -> int:
+    """Write the changes in `upper` to `out` as an uncompressed layer tar; return the number of entries.
+
+    `skip(name, st)` leaves out an entry (not its children) the caller knows is not a change,
+    such as a mount point the engine created. A tree without whiteouts (a container's whole
+    root) is written as is, which makes this `export` too.
+    """
     links: dict[tuple[int, int], str] = {}
     count = 0
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        def add(path: str, rel: str) -> None:
-            nonlocal count
-            st = os.lstat(path)
-            if st.st_dev != root_dev or stat.S_ISSOCK(st.st_mode):
-                return  # another filesystem mounted here, or a socket
-            name = os.path.basename(rel)
-            parent = os.path.dirname(rel)
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        for path, rel, st in walk(upper, one_fs):
+            if stat.S_ISSOCK(st.st_mode):
+                continue  # tar cannot hold a socket
+            if is_whiteout(st):
+                parent, name = os.path.split(rel)
                 ti = tarfile.TarInfo(os.path.join(parent, WHITEOUT_PREFIX + name))
                 ti.mtime = 0
                 tf.addfile(ti)
                 count += 1
-                return
+                continue
+            if skip is not None and skip(rel, st):
+                continue
             ti = _info(path, rel, st)
             if stat.S_ISDIR(st.st_mode):
                 ti.type = tarfile.DIRTYPE
@@ -80,16 +112,14 @@ def write_layer(upper: str | os.PathLike, out: BinaryIO) -> int:
                     op.mtime = 0
                     tf.addfile(op)
                     count += 1
-                for child in sorted(os.listdir(path)):
-                    add(os.path.join(path, child), os.path.join(rel, child))
-                return
+                continue
             if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
                 key = (st.st_dev, st.st_ino)
                 if key in links:
                     ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, links[key], 0
                     tf.addfile(ti)
                     count += 1
-                    return
+                    continue
                 links[key] = rel
             if stat.S_ISREG(st.st_mode):
                 ti.size = st.st_size
@@ -107,11 +137,8 @@ def write_layer(upper: str | os.PathLike, out: BinaryIO) -> int:
                 ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
                 tf.addfile(ti)
             else:
-                return
+                continue
             count += 1
-
-        for child in sorted(os.listdir(upper)):
-            add(os.path.join(upper, child), child)
     return count
 
 

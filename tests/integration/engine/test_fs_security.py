@@ -157,7 +157,8 @@ def test_fork_bomb_and_memory_hog_are_contained(engine):
 
 
 def test_diff_export_commit(engine, tmp_path):
-    c = run(engine, "sh", "-c", "echo new > /added; echo changed >> /etc/passwd; rm /bin/vi; mkfifo /fifo")
+    c = run(engine, "sh", "-c", "echo new > /added; echo changed >> /etc/passwd; rm /bin/vi; mkfifo /fifo; "
+                                "rm -rf /home; mkdir /home; echo x > /home/x")
     assert engine.wait(c.id) == 0
     d = dict((p, k) for k, p in changes.diff(engine, c.id))
     assert d["/added"] == "A" and d["/etc/passwd"] == "C" and d["/bin/vi"] == "D" and d["/etc"] == "C"
@@ -173,6 +174,9 @@ def test_diff_export_commit(engine, tmp_path):
     changes.layer_tar(engine, engine.record(c.id), buf3)
     layer = tarfile.open(fileobj=io.BytesIO(buf3.getvalue())).getnames()
     assert "bin/.wh.vi" in layer and "added" in layer and "etc/passwd" in layer and "fifo" in layer
+    assert "home/.wh..wh..opq" in layer and "home/x" in layer  # a recreated dir hides the lower one
+    assert "etc/hosts" not in layer and "etc/resolv.conf" not in layer and "proc" not in layer
+    assert d["/home"] == "C" and d["/home/x"] == "A"
     img = changes.commit(engine, c.id, "committed:v1", changes.parse_changes(["CMD [\"cat\", \"/added\"]"]))
     c2 = engine.create(ContainerSpec(image="committed:v1", network="none"))
     engine.start(c2.id)
