@@ -621,21 +621,29 @@ def vm_store():
 
 
 def libvirtd_pids() -> list[int]:
-    """Pids of running libvirtd processes."""
+    """Pids of live libvirtd processes (a killed one stays a zombie until PID 1 reaps it: not counted)."""
     out = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    return [int(p) for p in out.split() if pid_alive(int(p))]
+
+
+def _libvirt_answers() -> bool:
+    r = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, timeout=30)
+    return r.returncode == 0
 
 
 def restart_libvirtd() -> None:
-    """Start libvirtd the way scripts/setup.sh does (`libvirtd -d`) and wait for its socket to answer."""
-    if not libvirtd_pids():
-        subprocess.run(["libvirtd", "-d"], check=True)
-    deadline = time.monotonic() + 60
+    """Start libvirtd the way scripts/setup.sh does (`libvirtd -d`) and wait for its socket to answer.
+
+    Other people's VMs depend on it too, so it is started again until it answers.
+    """
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        r = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, timeout=30)
-        if r.returncode == 0:
-            return
-        time.sleep(0.5)
+        if not libvirtd_pids():
+            subprocess.run(["libvirtd", "-d"], check=False)
+        for _ in range(20):
+            if _libvirt_answers():
+                return
+            time.sleep(0.5)
     raise AssertionError("libvirtd did not come back")
 
 

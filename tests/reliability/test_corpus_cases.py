@@ -99,8 +99,7 @@ def no_new_container(root: Path, before: bytes) -> None:
 # ---------------------------------------------------------------- 38, 39: hostile rootfs shapes
 
 
-@pytest.mark.parametrize("what", ["proc", "sys"])
-@pytest.mark.parametrize("shape", ["symlink", "file"])
+@pytest.mark.parametrize("what,shape", [("proc", "symlink"), ("sys", "file")])
 def test_case38_proc_or_sys_not_a_directory_is_refused(root, tmp_path, sentinel, what, shape):
     target = str(sentinel.path / "etc")
     member = symlink(what, target) if shape == "symlink" else regfile(what, b"not a dir\n")
