@@ -288,6 +288,46 @@ def cleanup_with_cli(root: Path, vms: bool = False, orphans_ok: bool = False, al
     check_store(root)
 
 
+def _release_host_objects(root: Path) -> None:
+    """Remove what an engine bug can leave after `rm -f` (see the xfail tests): this store's network objects,
+    and the netns and cgroups of every container ID the store still mentions."""
+    ids = set()
+    for d in (root / "containers", root / "network" / "endpoints", root / "runtime"):
+        if d.is_dir():
+            ids |= {n for n in os.listdir(d) if len(n) == 64}
+    if (root / "network").is_dir():
+        with contextlib.suppress(Exception):
+            from runtime.network import NetworkManager
+
+            NetworkManager(root / "network").teardown()
+    for cid in ids:
+        release_container_objects(cid)
+
+
+def release_container_objects(cid: str) -> None:
+    """Delete the netns and cgroups of container `cid` (only used where an engine bug left them)."""
+    for ns in (f"vl-{cid[:12]}", f"vl-{cid}"):
+        if os.path.exists(f"/run/netns/{ns}"):
+            subprocess.run(["ip", "netns", "delete", ns], check=False, capture_output=True)
+    for _ in range(50):  # a cgroup with a live process cannot go: kill them (they are this test's) first
+        pids = cgroup_procs(cid)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    for top in CGROUP_ROOT.iterdir() if CGROUP_ROOT.is_dir() else []:
+        cg = top / f"virtlab-{cid}"
+        if cg.is_dir():
+            for sub in sorted(cg.rglob("*"), reverse=True):
+                if sub.is_dir():
+                    with contextlib.suppress(OSError):
+                        sub.rmdir()
+            with contextlib.suppress(OSError):
+                cg.rmdir()
+
+
 def holders_of(path: Path) -> list[int]:
     """Pids of processes that have `path` open (a container lock kept by a stray child, for instance)."""
     out = []
@@ -329,6 +369,7 @@ def force_cleanup(root: Path) -> None:
             merged = d / "merged"
             if merged.is_dir() and os.path.ismount(merged):
                 subprocess.run(["umount", "-l", str(merged)], check=False)
+    _release_host_objects(root)
     if (root / "vm").is_dir():
         with contextlib.suppress(Exception):
             from vmdriver.driver import VmDriver

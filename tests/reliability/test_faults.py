@@ -12,6 +12,7 @@ variants run five rounds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -28,11 +29,13 @@ from conftest import (
     cleanup_with_cli,
     engine_scratch,
     glob_any,
+    holders_of,
     kill_after,
     kill_when,
     monitor_pid,
     orphans,
     pid_alive,
+    release_container_objects,
     spawn,
     vl,
 )
@@ -172,6 +175,34 @@ def test_start_killed_after_runtime_create_can_be_removed(root):
         pytest.fail("rm -f hangs: the container lock is held by the orphaned init (see the xfail reason)")
     assert r.returncode == 0, r.stderr.decode()
     assert cgroup_procs(cid) == []
+
+
+@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/engine.py Engine.remove/_finalize: after a start "
+                   "killed between runtime create and runtime start (and the stuck init killed, see the test above), "
+                   "rm -f exits 0 and drops the record but leaves the container's cgroups (virtlab-<id> in every "
+                   "controller), its netns /run/netns/vl-<id12>, the veth, the store's bridge and nft table")
+def test_start_killed_after_runtime_create_then_rm_cleans_the_host(root):
+    cid = vl(root, "create", "--name", "h2", "busybox", "sleep", "60").stdout.decode().strip()
+    c = root / "containers" / cid
+    p = spawn(root, "start", "h2")
+    assert kill_when(p, lambda: (c / "monitor.lock").exists() and bool((c / "monitor.lock").read_text().strip()))
+    # the double-forked launcher goes on without the CLI: wait for the init it makes, then kill what holds
+    # the lock (the workaround for the hang of the test above)
+    deadline = time.monotonic() + 20
+    while not cgroup_procs(cid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    for pid in set(holders_of(c / "lock") + cgroup_procs(cid)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    try:
+        vl(root, "rm", "-f", "h2", timeout=60)
+        left = [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/virtlab-{cid}")]
+        left += [f"/run/netns/{n}" for n in os.listdir("/run/netns") if n.startswith(f"vl-{cid[:12]}")] \
+            if os.path.isdir("/run/netns") else []
+        assert left == [], f"rm -f left host objects: {left}"
+    finally:
+        release_container_objects(cid)  # the record is gone: the fixture would not find these
 
 
 STUBBORN = ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
