@@ -79,22 +79,27 @@ def layer_tar(engine: Any, rec: dict[str, Any], out: Any) -> None:
 def commit(engine: Any, ref: str, image_ref: str | None, changes: dict[str, Any] | None = None,
            comment: str = "", author: str = "", pause: bool = True) -> Any:
     """A new image: the container's image plus one layer of its changes (paused while it is read)."""
-    import tempfile
+    import fcntl
+    import secrets
 
     rec = engine.record(ref)
+    engine.store.ensure()
+    tar = engine.store.scratch / f"commit-{os.getpid()}-{secrets.token_hex(4)}.tar"
+    guard, guard_w = _guard(engine, rec["Id"], tar)  # first: from here on, a kill leaves nothing behind
     paused_here = False
-    if pause and rec["State"]["Status"] == "running":
-        engine.pause(rec["Id"])
-        paused_here = True
     try:
-        base = engine.images.resolve(rec["Image"])
-        tmpdir = engine.root / "containers" / ".tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with tempfile.NamedTemporaryFile(dir=tmpdir, suffix=".tar") as f:
+        fd = os.open(tar, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a sweep leaves a locked tar alone
+            if pause and rec["State"]["Status"] == "running":
+                os.write(guard_w, b"p")  # before pausing: if we die now, the guard unpauses
+                engine.pause(rec["Id"])
+                paused_here = True
+            base = engine.images.resolve(rec["Image"])
             layer_tar(engine, rec, f)
             f.flush()
             try:
-                return engine.images.commit(base, Path(f.name), image_ref, config_changes=changes or None,
+                return engine.images.commit(base, tar, image_ref, config_changes=changes or None,
                                             comment=comment, author=author)
             except EngineError:
                 raise
@@ -104,6 +109,46 @@ def commit(engine: Any, ref: str, image_ref: str | None, changes: dict[str, Any]
         if paused_here:
             with contextlib.suppress(EngineError):
                 engine.unpause(rec["Id"])
+        with contextlib.suppress(FileNotFoundError):
+            tar.unlink()
+        with contextlib.suppress(OSError):
+            os.write(guard_w, b"d")
+        os.close(guard_w)
+        os.waitpid(guard, 0)
+
+
+def _guard(engine: Any, cid: str, tar: Path) -> tuple[int, int]:
+    """Fork a watcher that, if this process dies mid-commit, unpauses the container and deletes the tar.
+
+    It reads what the commit writes on a pipe: "p" (about to pause), "d" (done, nothing to
+    undo). End of file without "d" means the commit was killed. Returns (pid, write end).
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(r)
+        return pid, w
+    code = 0
+    try:
+        os.close(w)
+        os.setsid()  # a kill of the CLI's process group must not take the guard with it
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)  # nobody waits for EOF on the CLI's output because of us
+        said = b""
+        while chunk := os.read(r, 16):
+            said += chunk
+        if b"d" not in said:
+            if b"p" in said:
+                with contextlib.suppress(Exception):
+                    if engine.record(cid)["State"]["Status"] == "paused":
+                        engine.unpause(cid)
+            with contextlib.suppress(OSError):
+                tar.unlink()
+    except BaseException:  # noqa: BLE001 - the guard never raises into a copy of the caller's stack
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def parse_changes(lines: list[str]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from runtime.engine.errors import (
     ImageUnavailable,
     InvalidArgument,
     InvalidState,
+    NameConflict,
     NoSuchContainer,
 )
 from runtime.engine.names import new_id, random_name, validate_name
@@ -166,6 +167,8 @@ class Engine:
     def _refresh(self, rec: dict[str, Any]) -> bool:
         """Bring rec["State"] in line with the host; True if the container has exited since."""
         st = rec["State"]
+        if st["Status"] == Status.CREATED and not rec.get("Finalized"):
+            return self._recover_start(rec)
         if st["Status"] not in (Status.RUNNING, Status.PAUSED, Status.RESTARTING):
             return False
         cdir = self._dir(rec["Id"])
@@ -188,7 +191,42 @@ class Engine:
             st["Error"] = "the monitor died; the container runs unmonitored"
             return False
         self._mark_exited(rec, 255, time.time(), "the monitor died; the exit code is unknown")
+        rec["Crashed"] = True  # _finalize then has the network collect what the crash left
         return True
+
+    def _recover_start(self, rec: dict[str, Any]) -> bool:
+        """Undo a start whose CLI was killed (created, not finalized, lock free); True if it was undone.
+
+        Its monitor and init may live on (the init waiting for a `start` that never comes): they
+        are killed and everything the start made on the host is released, as after a failed start.
+        """
+        cid = rec["Id"]
+        cdir = self._dir(cid)
+        fd = None
+        if cid not in self.store.held.values():
+            fd = self.store.try_lock(cdir, stale_after=float("inf"))
+            if fd is None:
+                return False  # a start is under way
+        try:
+            if fd is not None:  # what we read may predate the dead start's last save
+                with contextlib.suppress(NoSuchContainer):
+                    rec.update(self.store.load(cid))
+                if rec["State"]["Status"] != Status.CREATED or rec.get("Finalized"):
+                    return False
+            (cdir / "stop-requested").touch()
+            with contextlib.suppress(EngineError):
+                self.runtime_for(rec).kill(cid, signal.SIGKILL, all=True)
+            self._wait_monitor(cdir, 5.0)
+            self._mark_exited(rec, 128, time.time(), "the start was interrupted (its CLI was killed)")
+            self._finalize(rec)
+            from runtime.engine import network
+
+            network.gc(self, cid)
+            self.store.save(rec)
+            return True
+        finally:
+            if fd is not None and fd >= 0:
+                os.close(fd)
 
     def _adopt_restarted(self, rec: dict[str, Any]) -> None:
         """Read the pid the restart hook wrote, after a restart by policy."""
@@ -222,6 +260,8 @@ class Engine:
             self.runtime_for(rec).delete(cid, force=True)
         _drop_cgroup(rec)
         network.teardown(self, rec)
+        if rec.pop("Crashed", False):
+            network.gc(self, cid)
         overlay.unmount(cdir / "merged")
         rec["Finalized"] = True
 
@@ -284,10 +324,23 @@ class Engine:
         name = validate_name(spec.name) if spec.name else None
         cdir = self._dir(cid)
         cdir.mkdir(mode=0o700)
+        with self.store.locked(cid):  # held until the record exists: an unheld dir without one is a leftover
+            return self._create_locked(cid, cdir, name, spec, img, norm, icfg, args, env, workdir, stop_signal,
+                                       image_volumes, requested)
+
+    def _create_locked(self, cid: str, cdir: Path, name: str | None, spec: ContainerSpec, img: Any,
+                       norm: dict[str, Any], icfg: dict[str, Any], args: builtins.list[str],
+                       env: builtins.list[str], workdir: str, stop_signal: int | None,
+                       image_volumes: builtins.list[str], requested: float) -> Container:
         reserved = None
         try:
             if name:
-                self.store.reserve_name(name, cid)
+                try:
+                    self.store.reserve_name(name, cid)
+                except NameConflict:
+                    if not self._free_stale_name(name):
+                        raise
+                    self.store.reserve_name(name, cid)
                 reserved = name
             else:
                 for _ in range(50):
@@ -303,6 +356,7 @@ class Engine:
             mounts = self._prepare_volumes(cid, norm["volumes"], image_volumes)
             for d in ("upper", "work", "merged"):
                 (cdir / d).mkdir(mode=0o755)
+            (cdir / "image").write_text(img.id)  # so the sweep can release the hold of a create killed here
             self._hold(img.id, cid)
             rec = {
                 "Id": cid,
@@ -430,6 +484,7 @@ class Engine:
         rt = self.runtime_for(rec)
         rt.delete(cid, force=True) if not rec.get("Finalized") else None
         rec["Finalized"] = False
+        self.store.save(rec)  # from here on the host holds our objects: a killed start is then recovered
         try:
             launcher.prepare_bundle(self, rec)
             pid, t_create = launcher.launch(self, rec, rt)
@@ -488,7 +543,10 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.002
         while True:
-            rec = self.store.load(cid) if self.store.path(cid).exists() else rec
+            try:
+                rec = self.store.load(cid)
+            except NoSuchContainer:  # removed meanwhile (--rm): the last record read is the answer
+                break
             self._refresh(rec)
             if rec["State"]["Status"] in (Status.EXITED, Status.CREATED):
                 break
@@ -663,16 +721,96 @@ class Engine:
                               f"{exc}") from exc
         if volumes:
             self._release_anonymous(rec.get("Mounts") or [])
+        # One rename takes the whole directory out of the store, so a crash half-way leaves no
+        # half-listed container; what is left in scratch is swept (the moved lock is still ours).
+        self.store.ensure()
+        trash = self.store.scratch / f"rm-{cid}"
+        overlay.unmount(cdir / "merged")
+        _rmtree(trash)
+        os.rename(cdir, trash)
         self.store.release_name(rec["Name"], cid)
-        # the record goes first, so a crash half-way leaves no half-listed container
-        with contextlib.suppress(FileNotFoundError):
-            (cdir / "record.json").unlink()
-        _rmtree(cdir)
+        _rmtree(trash)
+
+    # ---------------------------------------------------------------- leftovers of killed CLIs
+
+    def sweep(self) -> builtins.list[str]:
+        """Remove what CLIs killed half-way left: half-made containers, half-deleted ones, commit tars."""
+        removed = []
+        for cid in self.store.orphans():
+            if self._remove_orphan(cid):
+                removed.append(cid)
+        try:
+            entries = os.listdir(self.store.scratch)
+        except FileNotFoundError:
+            return removed
+        for n in entries:
+            path = self.store.scratch / n
+            if n.startswith("rm-"):
+                fd = self.store.try_lock(path)
+                if fd is not None:
+                    try:
+                        _rmtree(path)
+                    finally:
+                        if fd >= 0:
+                            os.close(fd)
+                    removed.append(n)
+            elif n.startswith("commit-"):
+                if _unlink_unlocked(path):
+                    removed.append(n)
+        return removed
+
+    def _remove_orphan(self, cid: str) -> bool:
+        """Delete the directory of a create killed before its record (unless its create still runs)."""
+        cdir = self._dir(cid)
+        fd = self.store.try_lock(cdir)
+        if fd is None:
+            return False
+        try:
+            if (cdir / "record.json").exists():
+                return False  # it was finished after all
+            with contextlib.suppress(FileNotFoundError):
+                image_id = (cdir / "image").read_text().strip()
+                with contextlib.suppress(Exception):  # the hold may never have been made
+                    self.images.release(image_id, f"container:{cid}")
+            with self._names_locked():
+                for n in self.store.names_of(cid):
+                    self.store.release_name(n, cid)
+            _rmtree(cdir)
+            return True
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def _names_locked(self) -> Iterator[None]:
+        fd = os.open(self.store.names, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _free_stale_name(self, name: str) -> bool:
+        """Free `name` if its owner is gone or a leftover (a killed create or rm); True if it was."""
+        owner = self.store.name_owner(name)
+        if owner is None:
+            return True
+        if (self._dir(owner) / "record.json").exists():
+            return False
+        if self._dir(owner).exists():
+            return self._remove_orphan(owner)
+        # no directory: an rm killed between its rename and the name's release (a create makes
+        # its directory before it reserves a name, so this is never a create in progress)
+        with self._names_locked():
+            self.store.release_name(name, owner)
+        return True
 
     # ---------------------------------------------------------------- queries
 
     def list(self, all: bool = False) -> builtins.list[Container]:
         """Containers (running only unless `all`), newest first."""
+        if all:
+            self.sweep()
         out = []
         for cid in self.store.ids():
             try:
@@ -753,6 +891,24 @@ def _drop_cgroup(rec: dict[str, Any]) -> None:
         open_manager(path, rec["Id"]).destroy()
     except Exception:  # noqa: BLE001 - best effort: a busy cgroup stays, and the leak check reports it
         pass
+
+
+def _unlink_unlocked(path: Path) -> bool:
+    """Unlink a scratch file unless a live process holds its flock; True if it was removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return True
+    finally:
+        os.close(fd)
 
 
 def _merge_env(image_env: list[str], extra: list[str]) -> list[str]:

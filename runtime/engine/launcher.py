@@ -102,7 +102,8 @@ def _etc_files(engine: Any, rec: dict[str, Any], cdir: Path) -> set[str]:
         hosts = network.hosts(engine, rec)
     write_atomic(cdir / "hosts", hosts, 0o644)
     write_atomic(cdir / "hostname", hostname, 0o644)
-    write_atomic(cdir / "resolv.conf", _resolv_conf(net), 0o644)
+    write_atomic(cdir / "resolv.conf", _resolv_conf(net) if net in ("none", "host") else network.resolv_conf(engine, rec),
+                 0o644)
     return {"hosts", "hostname", "resolv.conf"}
 
 
@@ -115,7 +116,11 @@ def _read_host(path: str) -> str:
 
 
 def _resolv_conf(net: str) -> str:
-    """The host's resolv.conf, without loopback nameservers (unreachable from another netns)."""
+    """The host's resolv.conf for `host`; for `none`, without loopback nameservers.
+
+    In a `none` netns every nameserver fails at once (no route, or nothing listens on the
+    container's own lo), so no lookup stalls; networks write theirs (network.resolv_conf).
+    """
     text = _read_host("/etc/resolv.conf")
     if net == "host":
         return text
@@ -147,6 +152,11 @@ def launch(engine: Any, rec: dict[str, Any], rt: Any) -> tuple[int, dict[str, fl
         try:
             os.close(sync_r)
             if os.fork() == 0:
+                # The container's init is forked from the launcher and waits for `start` with every fd
+                # it inherited: it must not keep the CLI's container lock (flock) if the CLI dies there.
+                for fd in list(engine.store.held):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
                 _launcher(rt, cid, cdir, monitor, sync_w, tty, interactive, keep, bool(rec.get("AutoRemove")),
                           _hook_argv(engine, cid, ""))
             os._exit(0)

@@ -142,14 +142,31 @@ def _ports(rec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def teardown(engine: Any, rec: dict[str, Any]) -> None:
     """Detach from the network and drop the netns (idempotent)."""
-    settings = rec.get("NetworkSettings") or {}
-    path = settings.get("NetnsPath")
     net = rec["Norm"]["network"]
     if net not in ("none", "host"):
         with contextlib.suppress(EngineError):
             _manager(engine).detach(rec["Id"])
-    if path:
-        _drop_netns(Path(path))
+    if net != "host":
+        # from the ID, not the record: a start killed before it saved NetnsPath made one too
+        _drop_netns(netns_path(rec["Id"]))
+
+
+def gc(engine: Any, gone: str) -> None:
+    """After a crash: have the network drop what containers that no longer run left (endpoints, veths, rules)."""
+    if not (engine.root / "network").is_dir():
+        return
+    live = [cid for cid in engine.store.ids() if cid != gone]
+    try:
+        _manager(engine).gc(live)
+    except Exception as exc:  # noqa: BLE001 - the container goes anyway; say what stays behind
+        import sys
+
+        print(f"warning: network cleanup after container {gone[:12]} failed: {exc}", file=sys.stderr)
+
+
+def resolv_conf(engine: Any, rec: dict[str, Any]) -> str:
+    """/etc/resolv.conf for a container on a network: the network's (no nameserver it cannot reach)."""
+    return _manager(engine).resolv_conf_for(rec["Id"])
 
 
 def hosts(engine: Any, rec: dict[str, Any]) -> str:

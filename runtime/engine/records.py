@@ -5,6 +5,11 @@ Layout under `<root>/containers/`::
     <id>/record.json      the record (config + state), replaced atomically
     <id>/lock             flock held while a verb changes the container
     .names/<name>         the ID owning <name>, created O_EXCL (so two creates cannot share a name)
+    .tmp/                 scratch: rm-<id>/ (a container being deleted), commit-*.tar (a layer being written)
+
+A create holds <id>/lock until its record is written, and rm renames <id>/ into .tmp/ before
+deleting it, so a directory nobody holds the lock of and without a record is the leftover of a
+killed CLI: the engine's sweep removes it.
 
 Records survive a crash of the CLI: every change is written to a temporary file and renamed.
 """
@@ -15,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,12 +46,15 @@ class ContainerStore:
     def __init__(self, root: Path):
         self.dir = root / "containers"
         self.names = self.dir / ".names"
+        self.scratch = self.dir / ".tmp"
+        self.held: dict[int, str] = {}  # fd -> ID of the locks this process holds (a forked launcher closes them)
 
     def ensure(self) -> None:
         """Create the folders (0700: container filesystems may hold setuid files)."""
-        if not self.names.is_dir():
+        if not self.scratch.is_dir():
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.names.mkdir(exist_ok=True, mode=0o700)
+            self.scratch.mkdir(exist_ok=True, mode=0o700)
 
     def path(self, cid: str) -> Path:
         """The directory of container `cid`."""
@@ -56,16 +65,24 @@ class ContainerStore:
     def reserve_name(self, name: str, cid: str) -> None:
         """Take `name` for `cid`, or raise NameConflict naming the owner."""
         name = validate_name(name)
+        # written aside, then linked into place: the name never exists without its owner in it
+        # (link fails if the name exists, so two creates still cannot share it)
+        tmp = self.names / f".{name}.{cid}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            fd = os.open(self.names / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            os.write(fd, cid.encode())
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, self.names / name)
         except FileExistsError:
             owner = self.name_owner(name) or "?"
             raise NameConflict(
                 f'the container name "/{name}" is already in use by container "{owner}". '
                 "Remove (or rename) that container to be able to reuse that name."
             ) from None
-        with os.fdopen(fd, "w") as f:
-            f.write(cid)
+        finally:
+            tmp.unlink()
 
     def release_name(self, name: str, cid: str) -> None:
         """Give `name` back, if `cid` still owns it."""
@@ -89,6 +106,22 @@ class ContainerStore:
         except FileNotFoundError:
             return []
         return [n for n in names if ID_RE.fullmatch(n) and (self.dir / n / "record.json").exists()]
+
+    def orphans(self) -> list[str]:
+        """IDs whose directory has no record: being created right now, or left by a killed create."""
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return [n for n in names if ID_RE.fullmatch(n) and not (self.dir / n / "record.json").exists()]
+
+    def names_of(self, cid: str) -> list[str]:
+        """The names reserved for `cid` (normally one; a create killed half-way may leave its own)."""
+        try:
+            names = os.listdir(self.names)
+        except FileNotFoundError:
+            return []
+        return [n for n in names if self.name_owner(n) == cid]
 
     def resolve(self, ref: str) -> str:
         """Full ID for a name, a full ID or a unique ID prefix; NoSuchContainer otherwise."""
@@ -128,6 +161,29 @@ class ContainerStore:
             raise NoSuchContainer(cid) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self.held[fd] = cid
             yield
         finally:
+            self.held.pop(fd, None)
             os.close(fd)
+
+    def try_lock(self, path: Path, stale_after: float = 30.0) -> int | None:
+        """The lock of a directory nobody works on (an fd to close), or None while someone holds it.
+
+        A directory without a lock file counts as abandoned once it is `stale_after` seconds old
+        (its maker takes the lock right after mkdir); the fd is then -1.
+        """
+        try:
+            fd = os.open(path / "lock", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            try:
+                age = time.time() - os.lstat(path).st_mtime
+            except FileNotFoundError:
+                return None
+            return -1 if age > stale_after else None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
