@@ -248,7 +248,9 @@ def cmd_install_launcher(root: str, opts: dict, args: list[str], log) -> int:
     import runtime
 
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(runtime.__file__)))
-    text = (f"#!{sys.executable} -SI\n"
+    # The base interpreter: with -S the venv adds nothing, and it skips pyvenv.cfg processing.
+    python = getattr(sys, "_base_executable", None) or sys.executable
+    text = (f"#!{python} -SI\n"
             "# virtlab-runtime without site-packages processing (written by `virtlab-runtime install-launcher`)\n"
             f"import sys\nsys.path.insert(0, {pkg_parent!r})\n"
             "from runtime.oci.cli import run\nrun()\n")
