@@ -23,7 +23,12 @@ def _real_store(root: Path):
 def store_root(tmp_path) -> Path:
     root = tmp_path / "root"
     root.mkdir()
-    return root
+    yield root
+    # last, after the containers are gone: the store's bridges, veths and firewall table
+    if (root / "network").is_dir():
+        from runtime.network import NetworkManager
+
+        NetworkManager(root / "network").teardown()
 
 
 @pytest.fixture
