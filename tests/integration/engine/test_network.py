@@ -107,3 +107,34 @@ def test_loopback_is_up_in_the_container(engine, net):
 
     assert not any(n == f"vl-{c.id[:12]}" for n in os.listdir("/run/netns"))
     del netns
+
+
+def test_resolv_conf_is_the_networks(engine):
+    """On a bridge, /etc/resolv.conf is what the network says is reachable (no stalling nameserver)."""
+    from runtime.network import NetworkManager
+
+    c = engine.create(ContainerSpec(image="busybox", cmd=["cat", "/etc/resolv.conf"]))
+    engine.start(c.id)
+    assert engine.wait(c.id, timeout=30) == 0
+    got = "".join(e.text + "\n" for e in engine.logs(c.id))
+    want = NetworkManager(engine.root / "network").resolv_conf_for(c.id)
+    assert got.strip() == want.strip()
+    engine.remove(c.id)
+
+
+def test_a_crashed_bridge_container_leaves_no_veth(engine):
+    """The monitor SIGKILLed: rm -f still detaches the container and the network collects its leftovers."""
+    import os
+    import signal
+    import subprocess
+
+    c = engine.create(ContainerSpec(image="busybox", cmd=["sleep", "60"]))
+    engine.start(c.id)
+    veth = engine.inspect(c.id)["NetworkSettings"]["Networks"]["bridge"].get("host_ifname")
+    mon = int((engine.store.path(c.id) / "monitor.lock").read_text().split()[0])
+    os.kill(mon, signal.SIGKILL)
+    os.kill(engine.inspect(c.id)["State"]["Pid"], signal.SIGKILL)
+    engine.remove(c.id, force=True)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert veth and veth not in links
+    assert not os.path.exists(f"/run/netns/vl-{c.id[:12]}")
