@@ -130,7 +130,7 @@ def test_a_crashed_bridge_container_leaves_no_veth(engine):
 
     c = engine.create(ContainerSpec(image="busybox", cmd=["sleep", "60"]))
     engine.start(c.id)
-    veth = engine.inspect(c.id)["NetworkSettings"]["Networks"]["bridge"].get("host_ifname")
+    veth = engine.record(c.id)["NetworkSettings"]["Networks"]["bridge"]["host_ifname"]
     mon = int((engine.store.path(c.id) / "monitor.lock").read_text().split()[0])
     os.kill(mon, signal.SIGKILL)
     os.kill(engine.inspect(c.id)["State"]["Pid"], signal.SIGKILL)
