@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -96,7 +95,7 @@ def _etc_files(engine: Any, rec: dict[str, Any], cdir: Path) -> set[str]:
     net = rec["Norm"]["network"]
     if net == "host":
         hosts = _read_host("/etc/hosts") or "127.0.0.1\tlocalhost\n"
-        hostname = socket.gethostname() + "\n"
+        hostname = os.uname().nodename + "\n"
     else:
         hostname = rec["Hostname"] + "\n"
         hosts = network.hosts(engine, rec)
@@ -267,6 +266,8 @@ def _close_others(keep: set[int]) -> None:
 def _create_with_console(rt: Any, cid: str, cdir: Path, pid_file: Path) -> int:
     """runtime create with --console-socket; returns the pty master the runtime sends back."""
     # a short path: the store path may be longer than sun_path allows
+    import socket
+
     path = f"/run/vl-console-{cid[:16]}-{os.getpid()}.sock"
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

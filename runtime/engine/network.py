@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import socket
 import struct
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -52,6 +51,8 @@ def netns_path(cid: str) -> Path:
 
 def loopback_up() -> None:
     """Bring `lo` up in the calling process's network namespace (SIOCSIFFLAGS, no netlink)."""
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         req = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
         flags = struct.unpack("16sH22x", req)[1]

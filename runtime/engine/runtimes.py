@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.engine.errors import CannotInvoke, CommandNotFound, EngineError, RuntimeFailure
+
+if TYPE_CHECKING:
+    import subprocess
 
 _MSG_RE = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 
@@ -40,6 +41,8 @@ class RuncCLI:
     """A runc-compatible runtime binary driven through its command line."""
 
     def __init__(self, path: str, state_root: Path):
+        import shutil
+
         found = shutil.which(path)
         if not found:
             raise EngineError(f"no such OCI runtime: {path}")
@@ -51,6 +54,8 @@ class RuncCLI:
         return [self.path, "--root", self.root, *args]
 
     def _run(self, what: str, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        import subprocess
+
         r = subprocess.run(self._argv(*args), input=input, capture_output=True)
         if check and r.returncode != 0:
             raise classify(_message(r.stderr.decode(errors="replace")), what)
@@ -85,6 +90,8 @@ class RuncCLI:
     def create(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
                console_socket: str | None = None) -> int:
         """`runtime create`; returns the init's pid (the init waits for `start`)."""
+        import subprocess
+
         r = subprocess.run(self._create_argv(cid, bundle, pid_file, console_socket),
                            stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
         if r.returncode != 0:
@@ -94,6 +101,8 @@ class RuncCLI:
     def create_async(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
                      console_socket: str | None = None) -> subprocess.Popen:
         """Start `runtime create` without waiting (for the console socket handshake)."""
+        import subprocess
+
         return subprocess.Popen(self._create_argv(cid, bundle, pid_file, console_socket),
                                 stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
 
@@ -196,10 +205,6 @@ class InProcess:
 
         self.api = api
         self.root = str(state_root)
-        import sys
-
-        beside = Path(sys.executable).parent / "virtlab-runtime"  # the venv's script, even if not on PATH
-        self.path = str(beside) if beside.exists() else (shutil.which("virtlab-runtime") or "")
 
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
         from runtime.oci.errors import OCIError
@@ -222,6 +227,8 @@ class InProcess:
         argv = [*self._cli(), "--root", self.root, "create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
         if console_socket:
             argv += ["--console-socket", console_socket]
+        import subprocess
+
         return subprocess.Popen([*argv, cid], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
 
     def create_error(self, cid: str, bundle: Path) -> EngineError:
@@ -229,9 +236,13 @@ class InProcess:
         return RuntimeFailure(f"cannot create container {cid[:12]} with a terminal")
 
     def _cli(self) -> list[str]:
+        """The runtime's CLI (for exec and the console handshake; the common verbs run in-process)."""
+        import shutil
         import sys
 
-        return [self.path] if self.path else [sys.executable, "-c", "from runtime.oci.cli import main; main()"]
+        beside = Path(sys.executable).parent / "virtlab-runtime"  # the venv's script, even if not on PATH
+        path = str(beside) if beside.exists() else (shutil.which("virtlab-runtime") or "")
+        return [path] if path else [sys.executable, "-c", "from runtime.oci.cli import main; main()"]
 
     def start(self, cid: str) -> None:
         """api.start."""

@@ -6,7 +6,6 @@ an unchecked digest or ID turned into a path is a traversal).
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from runtime.image.errors import DigestMismatch, InvalidReference, LimitExceeded
@@ -30,7 +29,17 @@ def hex_of(digest: str) -> str:
 
 def of_bytes(data: bytes) -> str:
     """The sha256 digest of `data`."""
+    if len(data) <= _SMALL:
+        # manifests and configs (the run path): the builtin sha256 spares loading OpenSSL's libcrypto
+        import _sha256
+
+        return "sha256:" + _sha256.sha256(data).hexdigest()
+    import hashlib
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+_SMALL = 1 << 20
 
 
 class HashingReader:
@@ -41,6 +50,8 @@ class HashingReader:
         self.limit = limit
         self.sink = sink
         self.what = what
+        import hashlib
+
         self.hash = hashlib.sha256()
         self.count = 0
 
