@@ -175,6 +175,8 @@ def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
                         os.mkdir(path, 0o755)
                     except FileExistsError:
                         if not os.path.isdir(path):
+                            if not os.path.lexists(path):
+                                raise FileNotFoundError(path) from None  # removed meanwhile: again
                             raise CgroupError(f"cannot create cgroup {path}: a file is in the way") from None
                     else:
                         made.append(path)
@@ -187,7 +189,8 @@ def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
                     raise CgroupError(f"cannot create cgroup {path}: a parent kept disappearing") from None
                 made = [m for m in made if os.path.isdir(m)]
             except CgroupError as exc:
-                if files.is_errno(exc, files.ENOENT) and attempt < 4:
+                # ENODEV: a control file of a level another container removed meanwhile
+                if files.is_errno(exc, files.ENOENT, files.ENODEV) and attempt < 4:
                     made = [m for m in made if os.path.isdir(m)]
                     continue
                 raise
