@@ -150,9 +150,24 @@ def run(ctx: click.Context, image: str, command: tuple[str, ...], detach: bool, 
                 _quiet_remove(eng, c.id)
             raise
         click.echo(c.id)
-        return
+        _exit(0)
     code = _run_attached(eng, c.id, interactive=o["interactive"], tty=o["tty"], remove=o["auto_remove"],
                          detach_keys=detach_keys, sig_proxy=sig_proxy)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """End the process now: `run` is done, and the interpreter's teardown is ~8 ms of a ~120 ms run.
+
+    Only in the real CLI process (its own stdout and stderr); in-process callers get SystemExit.
+    """
+    if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            pass
+        os._exit(code & 0xFF if code >= 0 else 1)
     sys.exit(code)
 
 
