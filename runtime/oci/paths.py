@@ -104,11 +104,29 @@ def mkdir_all(root_fd: int, path: str, mode: int = 0o755, host=None) -> int:
     return _mkdir_walk(root_fd, path, mode, host)  # names the component that is not a directory
 
 
+def _existing_ancestor(root_fd: int, parts: list[str], host) -> tuple[int, int]:
+    """(k, fd): the deepest proper ancestor parts[:k] that resolves (from the root) to a directory."""
+    for k in range(len(parts) - 1, 0, -1):
+        try:
+            fd = open_in_root(root_fd, "/".join(parts[:k]), host=host)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break  # the walk from the root reports it
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            return k, fd
+        os.close(fd)
+        break
+    return 0, os.dup(root_fd)
+
+
 def _mkdir_walk(root_fd: int, path: str, mode: int, host) -> int:
-    fd = os.dup(root_fd)
-    done: list[str] = []
+    parts = _components(path)
+    # Start below the deepest existing ancestor: each prefix is resolved from the root either way.
+    k, fd = _existing_ancestor(root_fd, parts, host)
+    done: list[str] = parts[:k]
     try:
-        for name in _components(path):
+        for name in parts[k:]:
             try:
                 nfd = open_in_root(fd, name, host=host)
             except FileNotFoundError:
