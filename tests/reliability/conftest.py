@@ -151,12 +151,14 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_store(root: Path) -> None:
+def check_store(root: Path, after_gc: bool = False) -> None:
     """Assert the image store is consistent: every ref resolves, every blob matches its digest.
 
     Uses the store's own API (load_image verifies manifest and config digests; resolve
     parses every ref), then hashes every blob file, and checks each reachable layer is
     present. A blob whose content does not match its name is corruption, whatever wrote it.
+    A writer killed mid-write may leave a dot-named temporary file in blobs/ (never read as a
+    blob); GC must sweep it, so `after_gc` flags any left.
     """
     from runtime.image.store import ImageStore
 
@@ -189,6 +191,10 @@ def check_store(root: Path) -> None:
     if store.blob_dir.is_dir():
         for name in os.listdir(store.blob_dir):
             p = store.blob_dir / name
+            if name.startswith(".") and name.endswith(".tmp"):
+                if after_gc:
+                    problems.append(f"temporary file blobs/sha256/{name} survived GC")
+                continue
             if not p.is_file():
                 problems.append(f"blobs/sha256/{name} is not a regular file")
             elif _sha256_file(p) != name:
@@ -242,27 +248,16 @@ def check_ps_truth(root: Path, settle: float = 15.0) -> list[dict]:
         time.sleep(0.3)
 
 
-def orphans(root: Path) -> list[str]:
-    """Container directories that hold no record: no command lists or removes them."""
-    cdir = root / "containers"
-    if not cdir.is_dir():
-        return []
-    return sorted(n for n in os.listdir(cdir) if n not in (".names", ".tmp") and not (cdir / n / "record.json").exists())
-
-
 def engine_scratch(root: Path) -> list[str]:
     """Files left in the engine's scratch folder (containers/.tmp: commit writes its layer tar there)."""
     d = root / "containers" / ".tmp"
     return sorted(os.listdir(d)) if d.is_dir() else []
 
 
-def cleanup_with_cli(root: Path, vms: bool = False, orphans_ok: bool = False, all_images: bool = False) -> None:
+def cleanup_with_cli(root: Path, vms: bool = False, all_images: bool = False) -> None:
     """Remove everything with ordinary commands, asserting each works, then check nothing is left in the store.
 
-    `orphans_ok` tolerates the known engine bug (a CLI killed between a container's directory
-    and its record leaves both behind): test_faults.py has a strict xfail test for it, and the
-    other tests must not fail on it twice. `all_images` prunes every image (busybox too),
-    else only dangling ones.
+    `all_images` prunes every image (busybox too), else only dangling ones.
     """
     ids = vl(root, "ps", "-aq", "--no-trunc").stdout.decode().split()
     if ids:
@@ -276,21 +271,19 @@ def cleanup_with_cli(root: Path, vms: bool = False, orphans_ok: bool = False, al
     assert list_containers(root) == []
     cdir = root / "containers"
     if cdir.is_dir():
-        known = set(orphans(root)) if orphans_ok else set()
-        left = sorted(n for n in os.listdir(cdir) if n not in (".names", ".tmp") and n not in known)
+        left = sorted(n for n in os.listdir(cdir) if n not in (".names", ".tmp"))
         assert left == [], f"container directories without a container left in the store: {left}"
-        names = sorted(n for n in (os.listdir(cdir / ".names") if (cdir / ".names").is_dir() else [])
-                       if (cdir / ".names" / n).read_text().strip() not in known)
+        names = sorted(os.listdir(cdir / ".names")) if (cdir / ".names").is_dir() else []
         assert names == [], f"names still reserved after every container was removed: {names}"
     st = root / "image" / "staging"
     if st.is_dir():
         assert sorted(n for n in os.listdir(st) if n != "partial") == [], "staging work left after prune"
-    check_store(root)
+    check_store(root, after_gc=True)
 
 
 def _release_host_objects(root: Path) -> None:
-    """Remove what an engine bug can leave after `rm -f` (see the xfail tests): this store's network objects,
-    and the netns and cgroups of every container ID the store still mentions."""
+    """Remove what a failed test can leave after `rm -f`: this store's network objects, and the netns and
+    cgroups of every container ID the store still mentions."""
     ids = set()
     for d in (root / "containers", root / "network" / "endpoints", root / "runtime"):
         if d.is_dir():

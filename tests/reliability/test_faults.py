@@ -31,9 +31,9 @@ from conftest import (
     glob_any,
     holders_of,
     kill_after,
+    kill_now,
     kill_when,
     monitor_pid,
-    orphans,
     pid_alive,
     release_container_objects,
     spawn,
@@ -98,20 +98,13 @@ def test_cli_killed_during_create(root):
         names.append(n)
         kill_after(spawn(root, "create", "--name", n, "busybox", "sleep", "60"), d)
         after_fault(root)
-    stuck = set(orphans(root))
-    cleanup_with_cli(root, orphans_ok=True)
-    # every name is free again, except those the known orphan bug holds (see the xfail test below)
+    cleanup_with_cli(root)
+    # every name is free again: nothing half-made keeps one
     for n in names:
-        owner = (cdir / ".names" / n).read_text().strip() if (cdir / ".names" / n).exists() else None
-        if owner in stuck:
-            continue
         vl(root, "create", "--name", n, "--network", "none", "busybox", "true")
-    cleanup_with_cli(root, orphans_ok=True, all_images=True)
+    cleanup_with_cli(root, all_images=True)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/engine.py Engine.create: the container dir and the "
-                   "name are made before record.json; a CLI killed in between leaves a dir no command lists or "
-                   "removes, and the name stays reserved forever ('already in use by container <id>')")
 def test_create_killed_before_its_record_leaves_nothing_behind(root):
     cdir = root / "containers"
     p = spawn(root, "create", "--name", "half", "busybox", "sleep", "60")
@@ -158,11 +151,6 @@ def _exec_done(cid: str) -> bool:
     return False
 
 
-@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/launcher.py launch() with the in-process runtime "
-                   "(runtime/oci create): the container's init-to-be is forked while the CLI holds the container "
-                   "lock (containers/<id>/lock) and keeps that fd until it execs; a CLI killed after runtime "
-                   "create and before runtime start leaves the init waiting on exec.fifo holding the lock, so "
-                   "every later start, stop and rm -f of that container blocks forever")
 def test_start_killed_after_runtime_create_can_be_removed(root):
     cid = vl(root, "create", "--name", "h", "busybox", "sleep", "60").stdout.decode().strip()
     c = root / "containers" / cid
@@ -172,15 +160,11 @@ def test_start_killed_after_runtime_create_can_be_removed(root):
     try:
         r = vl(root, "rm", "-f", "h", check=False, timeout=10)
     except subprocess.TimeoutExpired:
-        pytest.fail("rm -f hangs: the container lock is held by the orphaned init (see the xfail reason)")
+        pytest.fail("rm -f hangs: the container lock is held by the orphaned init")
     assert r.returncode == 0, r.stderr.decode()
     assert cgroup_procs(cid) == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/engine.py Engine.remove/_finalize: after a start "
-                   "killed between runtime create and runtime start (and the stuck init killed, see the test above), "
-                   "rm -f exits 0 and drops the record but leaves the container's cgroups (virtlab-<id> in every "
-                   "controller), its netns /run/netns/vl-<id12>, the veth, the store's bridge and nft table")
 def test_start_killed_after_runtime_create_then_rm_cleans_the_host(root):
     cid = vl(root, "create", "--name", "h2", "busybox", "sleep", "60").stdout.decode().strip()
     c = root / "containers" / cid
@@ -243,14 +227,11 @@ def test_cli_killed_during_rm(root):
         if cid_of(root, n):
             vl(root, "rm", "-f", n)
         assert cgroup_procs(cid) == []
-        cleanup_with_cli(root, orphans_ok=True)
+        cleanup_with_cli(root)
         vl(root, "create", "--name", n, "--network", "none", "busybox", "true")
         vl(root, "rm", n)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/engine.py Engine._delete_record: record.json is "
-                   "unlinked before the container dir is removed; a CLI killed in between leaves the dir (upper "
-                   "dir with the container's data, logs) that no command lists or removes (ps, rm, system prune)")
 def test_rm_killed_after_the_record_leaves_nothing_behind(root):
     cid = vl(root, "run", "-d", "--name", "gone", "busybox", "sleep", "60").stdout.decode().strip()
     vl(root, "exec", "gone", "sh", "-c", "head -c 2000000 /dev/urandom > /data")
@@ -297,17 +278,10 @@ def test_cli_killed_during_commit(root):
     assert vl(root, "run", "--rm", "--network", "none", "final:1", "cat", "/a/b/c").stdout == b"hi\n"
     cleanup_with_cli(root, all_images=True)
     assert [line for line in vl(root, "images", "-q").stdout.decode().split()] == []
-    # known engine bugs, reported precisely: see test_commit_killed_leaves_no_paused_container_nor_tar
-    assert not frozen or KNOWN_COMMIT_BUGS
-    assert not scratch or KNOWN_COMMIT_BUGS
+    assert frozen == [], f"a killed commit left the container paused (kill moments: {frozen})"
+    assert scratch == [], f"a killed commit left its layer tar in containers/.tmp: {scratch}"
 
 
-KNOWN_COMMIT_BUGS = True  # the strict xfail below fails (XPASS) once the engine fixes them; then set False
-
-
-@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/changes.py commit(): it pauses the container and "
-                   "writes the layer tar to containers/.tmp/tmp*.tar; a CLI killed in between leaves the container "
-                   "paused (frozen) and the tar (a copy of the whole upper dir) behind, and nothing removes it")
 def test_commit_killed_leaves_no_paused_container_nor_tar(root):
     vl(root, "run", "-d", "--name", "src", "--network", "none", "busybox", "sh", "-c",
        "head -c 20000000 /dev/urandom > /big; touch /ready; sleep 600")
@@ -388,8 +362,11 @@ def test_cli_killed_during_push(root, registry, tmp_path):
 # ---------------------------------------------------------------- the monitor dies
 
 
-def test_monitor_killed_at_each_step(root):
-    # during start: as soon as the monitor exists, before the workload runs
+@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/launcher.py launch() (since e78db86): when the "
+                   "monitor is killed during start, `virtlab start` blocks forever reading the launcher's sync pipe, "
+                   "whose write end the container's init-to-be (waiting on exec.fifo) still holds")
+def test_monitor_killed_during_start(root):
+    # as soon as the monitor exists, before the workload runs
     cid = vl(root, "create", "--name", "m1", "busybox", "sleep", "60").stdout.decode().strip()
     c = root / "containers" / cid
     p = spawn(root, "start", "m1")
@@ -398,9 +375,17 @@ def test_monitor_killed_at_each_step(root):
         assert time.monotonic() < deadline and p.poll() is None
         time.sleep(0.0005)
     os.kill(monitor_pid(root, cid), signal.SIGKILL)
-    p.communicate(timeout=60)
+    try:
+        p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        kill_now(p)
+        pytest.fail("virtlab start hangs after its monitor died")
     after_fault(root)
+    cleanup_with_cli(root, all_images=True)
+    assert cgroup_procs(cid) == []
 
+
+def test_monitor_killed_at_each_step(root):
     # while running: the container runs on unmonitored; once its init dies, ps stops saying Up
     cid2 = vl(root, "run", "-d", "--name", "m2", "busybox", "sleep", "60").stdout.decode().strip()
     os.kill(monitor_pid(root, cid2), signal.SIGKILL)
@@ -430,7 +415,7 @@ def test_monitor_killed_at_each_step(root):
     after_fault(root)
     assert cgroup_procs(cid4) == []
     cleanup_with_cli(root, all_images=True)
-    for x in (cid, cid2, cid3, cid4):
+    for x in (cid2, cid3, cid4):
         assert cgroup_procs(x) == []
 
 
