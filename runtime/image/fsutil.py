@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -40,6 +39,8 @@ def rmtree(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
+        import shutil
+
         shutil.rmtree(path, ignore_errors=False)
     else:
         os.unlink(path)

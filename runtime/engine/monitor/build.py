@@ -7,10 +7,7 @@ changed source is rebuilt and concurrent builders never see a half-written file 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from runtime.engine.errors import EngineError
@@ -26,7 +23,9 @@ def binary(name: str, store_root: str | os.PathLike) -> str:
     if hit:
         return hit
     src = SRC_DIR / f"{name}.c"
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    import _sha256  # the builtin one: a start need not load OpenSSL to hash a small C file
+
+    digest = _sha256.sha256(src.read_bytes()).hexdigest()[:16]
     fname = f"vl-{name}-{digest}"
     for d in (SRC_DIR, Path(store_root) / "containers" / ".bin"):
         p = d / fname
@@ -46,6 +45,9 @@ def binary(name: str, store_root: str | os.PathLike) -> str:
 
 def _compile(src: Path, out: Path) -> None:
     """Run gcc (static when libc.a is there) into a temporary name, then rename."""
+    import shutil
+    import subprocess
+
     gcc = shutil.which("gcc") or shutil.which("cc")
     if not gcc:
         raise EngineError(f"cannot build {src.name}: no C compiler (install gcc)")
