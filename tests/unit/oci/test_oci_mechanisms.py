@@ -159,6 +159,28 @@ def test_mkdir_all_and_ensure_file(rootfs_dir, root_fd):
         paths.mkdir_all(root_fd, "/etc/file/sub")
 
 
+@pytest.mark.parametrize("use_openat2", [True, False])
+def test_mkdir_all_existing_and_partial_paths_stay_inside(rootfs_dir, root_fd, monkeypatch, use_openat2):
+    """The fast paths (existing destination, start below the deepest existing ancestor) stay confined."""
+    if not use_openat2:
+        monkeypatch.setattr(paths, "_OPENAT2_OK", False)
+    os.symlink("/etc", rootfs_dir / "abs")  # absolute: must resolve to the rootfs' /etc
+    os.symlink("../../../../../tmp", rootfs_dir / "up")  # climbing: clamped at the rootfs
+    for path, real in (("/etc", "etc"), ("/abs", "etc"), ("/abs/new/deeper", "etc/new/deeper"),
+                       ("/up/x", "tmp/x"), ("/up/x/y/z", "tmp/x/y/z")):
+        fd = paths.mkdir_all(root_fd, path)
+        try:
+            assert os.readlink(f"/proc/self/fd/{fd}") == str(rootfs_dir / real)
+        finally:
+            os.close(fd)
+    assert not os.path.exists("/etc/new/deeper")
+    (rootfs_dir / "etc" / "plain").write_text("")
+    with pytest.raises((SecurityError, NotADirectoryError)):
+        paths.mkdir_all(root_fd, "/abs/plain")  # exists, but is not a directory
+    with pytest.raises((SecurityError, NotADirectoryError)):
+        paths.mkdir_all(root_fd, "/abs/plain/below")
+
+
 # -- devices -----------------------------------------------------------------
 
 def test_devices_defaults_and_overrides():
