@@ -48,6 +48,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     tail -n 30 /tmp/virtlab-pip.log >&2; say "pip install failed (log: /tmp/virtlab-pip.log)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
+# virtlab-runtime is started for every container: replace pip's console script with a
+# launcher that skips site-packages processing (python -SI; the runtime needs only the stdlib).
+if ! grep -q 'install-launcher' .venv/bin/virtlab-runtime 2>/dev/null; then
+  .venv/bin/virtlab-runtime install-launcher "$PWD/.venv/bin/virtlab-runtime"
+fi
 
 # 3. libvirt: no systemd here, so start the daemons by hand when they are not running.
 mkdir -p /var/lib/libvirt/dnsmasq   # libvirt needs it to start any network; some installs lack it
