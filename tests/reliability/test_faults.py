@@ -362,9 +362,6 @@ def test_cli_killed_during_push(root, registry, tmp_path):
 # ---------------------------------------------------------------- the monitor dies
 
 
-@pytest.mark.xfail(strict=True, reason="bug in runtime/engine/launcher.py launch() (since e78db86): when the "
-                   "monitor is killed during start, `virtlab start` blocks forever reading the launcher's sync pipe, "
-                   "whose write end the container's init-to-be (waiting on exec.fifo) still holds")
 def test_monitor_killed_during_start(root):
     # as soon as the monitor exists, before the workload runs
     cid = vl(root, "create", "--name", "m1", "busybox", "sleep", "60").stdout.decode().strip()
