@@ -176,6 +176,14 @@ class Backend:
         """Host or backend limits that cap how many instances can run at once (for density)."""
         return {}
 
+    @staticmethod
+    def pid_max_limit() -> dict[str, int]:
+        """The host's pid_max, which bounds container density (every container is processes)."""
+        try:
+            return {"pid_max": int(Path("/proc/sys/kernel/pid_max").read_text())}
+        except (OSError, ValueError):
+            return {}
+
     def info(self) -> dict[str, Any]:
         """What environment.json records about this backend."""
         return {"kind": self.kind}

@@ -212,10 +212,7 @@ class PodmanBackend(Backend):
 
     def limits(self) -> dict[str, int]:
         """pid_max bounds the processes (two per container: conmon and the workload)."""
-        try:
-            return {"pid_max": int(Path("/proc/sys/kernel/pid_max").read_text())}
-        except (OSError, ValueError):
-            return {}
+        return self.pid_max_limit()
 
     def cleanup(self) -> None:
         """Destroy live containers, then unmount what podman's storage left mounted."""

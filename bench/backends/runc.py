@@ -204,10 +204,7 @@ class RuncBackend(Backend):
 
     def limits(self) -> dict[str, int]:
         """pid_max bounds how many processes (so containers) can exist."""
-        try:
-            return {"pid_max": int(Path("/proc/sys/kernel/pid_max").read_text())}
-        except (OSError, ValueError):
-            return {}
+        return self.pid_max_limit()
 
     def cleanup(self) -> None:
         """Destroy live containers and remove the private runc state."""
