@@ -9,9 +9,17 @@ static program from a sealed memfd (so /proc/self/exe becomes an unwritable
 private copy) and the launcher execs the container binary. A hostile
 ``#!/proc/self/exe`` then only re-runs the launcher.
 
-The program is 50 bytes of x86-64 machine code, assembled from::
+The runtime calls it with argv[0] = MARKER + the program's path. When the kernel runs
+it as a script's interpreter instead, argv[0] is the ``#!`` path, without the marker,
+and it exits 126 at once: otherwise ``#!/proc/self/exe`` would make it exec the script,
+which runs it again, forever.
 
-    mov  rdi, [rsp+8]            ; argv[0]: the resolved path of the program
+The program is 57 bytes of x86-64 machine code, assembled from::
+
+    mov  rdi, [rsp+8]            ; argv[0]: MARKER + the resolved path of the program
+    cmp  byte [rdi], 1           ; MARKER (0x01)?
+    jne  2f                      ; no: run as an interpreter, refuse
+    inc  rdi                     ; the path after the marker
     lea  rsi, [rsp+16]           ; &argv[1]: the container's argv
     mov  rax, [rsp]              ; argc
     lea  rdx, [rsp+rax*8+16]     ; envp follows argv's NULL
@@ -20,7 +28,7 @@ The program is 50 bytes of x86-64 machine code, assembled from::
     mov  edi, 127                ; it failed: 127 for ENOENT ...
     cmp  rax, -2
     je   1f
-    mov  edi, 126                ; ... 126 otherwise (docker's convention)
+2:  mov  edi, 126                ; ... 126 otherwise (docker's convention)
  1: mov  eax, 231                ; exit_group
     syscall
 """
@@ -31,8 +39,10 @@ import fcntl
 import os
 import struct
 
+MARKER = "\x01"
 _CODE_X86_64 = bytes.fromhex(
-    "488b7c2408" "488d742410" "488b0424" "488d54c410" "b83b000000" "0f05"
+    "488b7c2408" "803f01" "7523" "48ffc7"
+    "488d742410" "488b0424" "488d54c410" "b83b000000" "0f05"
     "bf7f000000" "4883f8fe" "7405" "bf7e000000" "b8e7000000" "0f05"
 )
 _BASE = 0x400000

@@ -216,7 +216,7 @@ def exec_program(program: str, args: list[str], env: list[str], launcher_fd: int
     h = host or linux.host()
     if launcher_fd is not None:
         try:
-            h.execveat(launcher_fd, [program] + args, env)
+            h.execveat(launcher_fd, [launcher.MARKER + program] + args, env)
         except SyscallError as e:
             raise ExecError(f"exec {program} through the launcher: {os.strerror(e.errno)}", 126) from None
     try:

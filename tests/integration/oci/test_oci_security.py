@@ -44,7 +44,11 @@ def exe_samples(pid: int, seconds: float) -> set[str]:
 
 
 def test_proc_self_exe_never_points_at_the_host_interpreter_in_run(rt, bundle):
-    """CVE-2019-5736: an image whose program is `#!/proc/self/exe` only re-runs the sealed launcher."""
+    """CVE-2019-5736: an image whose program is `#!/proc/self/exe` only reaches the sealed launcher.
+
+    The launcher refuses to run as a script's interpreter (exit 126), so the hostile
+    program neither touches the host interpreter nor loops exec'ing itself.
+    """
     before = (sha256(HOST_PYTHON), launcher.elf_image())
     b = bundle(["/bin/evil"])
     write_evil(b)
@@ -52,9 +56,13 @@ def test_proc_self_exe_never_points_at_the_host_interpreter_in_run(rt, bundle):
     pid = json.loads(rt("state", "evil", check=True).stdout)["pid"]
     rt("start", "evil", check=True)
     seen = exe_samples(pid, 0.5)
+    state = json.loads(rt("state", "evil", check=True).stdout)
     rt("delete", "--force", "evil", check=True)
-    assert seen, "the container process was never observed"
+    assert state["status"] == "stopped", state
     assert HOST_PYTHON not in seen and not any("python" in s for s in seen), seen
+    assert (sha256(HOST_PYTHON), launcher.elf_image()) == before
+    r = rt("run", "-b", b, "evil2")
+    assert r.returncode == 126, (r.returncode, r.stderr)
     assert (sha256(HOST_PYTHON), launcher.elf_image()) == before
 
 
@@ -73,6 +81,7 @@ def test_proc_self_exe_in_exec(rt, bundle):
     seen = exe_samples(pid, 0.5)
     # The container itself cannot reach the interpreter through any of its processes either.
     r = rt("exec", "ev2", "sh", "-c", "for p in /proc/[0-9]*; do readlink $p/exe; done")
+    assert rt("exec", "ev2", "/bin/evil").returncode == 126
     rt("delete", "--force", "ev2", check=True)
     assert HOST_PYTHON not in seen and not any("python" in s for s in seen), seen
     assert "python" not in r.stdout

@@ -199,7 +199,10 @@ def test_launcher_execs_and_reports_failures():
     if fd is None:
         pytest.skip("no launcher for this architecture")
     codes = []
-    for argv in (["/bin/sh", "sh", "-c", "exit 7"], ["/no/such/program", "x"], ["/etc/hostname", "x"]):
+    m = launcher.MARKER
+    for argv in ([m + "/bin/sh", "sh", "-c", "exit 7"], [m + "/no/such/program", "x"], [m + "/etc/hostname", "x"],
+                 # without the marker it was started as a script's interpreter: refuse
+                 ["/bin/sh", "sh", "-c", "exit 7"]):
         pid = os.fork()
         if pid == 0:
             try:
@@ -208,4 +211,4 @@ def test_launcher_execs_and_reports_failures():
                 os._exit(99)
         codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     os.close(fd)
-    assert codes == [7, 127, 126]
+    assert codes == [7, 127, 126, 126]
