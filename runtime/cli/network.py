@@ -241,7 +241,10 @@ def _running_container(ctx: click.Context, ref: str) -> dict:
     path = (rec.get("NetworkSettings") or {}).get("NetnsPath")
     if not (rec.get("State") or {}).get("Running"):
         raise InvalidArgument(f"container {ref} is not running")
-    if not path:
+    # A --network none container has a netns too (for its loopback), but docker keeps it
+    # off every network: connecting it would silently change what `none` promised.
+    mode = (rec.get("Norm") or {}).get("network")
+    if not path or mode in ("none", "host"):
         raise InvalidArgument(f"container {ref} has no network namespace of its own (--network none or host)")
     return rec
 
