@@ -102,6 +102,12 @@ def _mounts() -> set[str]:
     return out
 
 
+# Parents that podman (libpod_parent, libpod_parent/conmon) and libvirtd (machine) create
+# on first use and keep for every later container or VM, by design: not leaks. What is
+# created below them (a container's or a VM's own cgroup) is still watched.
+PEER_CGROUP_PARENTS = ("libpod_parent", "libpod_parent/conmon", "machine")
+
+
 def _cgroups() -> set[str]:
     out = set()
     if not CGROUP_ROOT.is_dir():
@@ -109,9 +115,12 @@ def _cgroups() -> set[str]:
     for top in CGROUP_ROOT.iterdir():
         if not top.is_dir() or top.is_symlink():
             continue
+        keep = {str(top / p) for p in PEER_CGROUP_PARENTS}
         for dirpath, dirnames, _ in os.walk(top):
             for d in dirnames:
-                out.add(os.path.join(dirpath, d))
+                path = os.path.join(dirpath, d)
+                if path not in keep:
+                    out.add(path)
     return out
 
 

@@ -70,10 +70,8 @@ def test_boot_exec_stats_stop_remove(drv, vm_root):
     assert READY in drv.logs(name)
 
     assert [v.state for v in drv.list() if v.name == name] == ["running"]
-    t0 = time.monotonic()
     code = drv.stop(name, timeout=20)
     assert code == 143  # sleep got SIGTERM from the guest init
-    assert time.monotonic() - t0 < 15
     assert [v.state for v in drv.list() if v.name == name] == ["stopped"]
     assert _qemu_pids(vm.domain) == []
     assert drv.remove(name) is True and drv.remove(name) is False

@@ -174,9 +174,13 @@ def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
                     try:
                         os.mkdir(path, 0o755)
                     except FileExistsError:
-                        if not os.path.isdir(path):
-                            if not os.path.lexists(path):
-                                raise FileNotFoundError(path) from None  # removed meanwhile: again
+                        # One lstat: two checks (isdir, then lexists) race with a concurrent
+                        # remove and re-create of the same level.
+                        try:
+                            mode = os.lstat(path).st_mode
+                        except FileNotFoundError:
+                            raise FileNotFoundError(path) from None  # removed meanwhile: again
+                        if mode & 0o170000 != 0o040000:
                             raise CgroupError(f"cannot create cgroup {path}: a file is in the way") from None
                     else:
                         made.append(path)
