@@ -163,8 +163,8 @@ def _exit(code: int) -> None:
     """
     if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__:
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            sys.stdout.flush()  # type: ignore[union-attr]
+            sys.stderr.flush()  # type: ignore[union-attr]
         except OSError:
             pass
         os._exit(code & 0xFF if code >= 0 else 1)

@@ -236,7 +236,7 @@ def _host_hierarchies() -> dict[str, tuple[str, str]]:
 def _own_cgroups() -> list[tuple[str, str]]:
     """(controllers, path) of each line of /proc/self/cgroup."""
     with open("/proc/self/cgroup") as f:
-        return [tuple(line.rstrip("\n").split(":", 2)[1:]) for line in f]
+        return [tuple(line.rstrip("\n").split(":", 2)[1:]) for line in f]  # type: ignore[misc]
 
 
 def _own_cgroup_dir(mountpoint: str, key: str, own: list[tuple[str, str]] | None = None) -> str:
