@@ -1,9 +1,11 @@
-"""What the v1 and v2 managers share: planned writes with rollback, process listing,
-signalling every process, and removal.
+"""What the v1 and v2 managers share: apply/update with rollback, process listing,
+signalling every process, the cgroup2 freezer, the common stats, and removal.
 
 A manager turns linux.resources into a list of ``Write`` steps first (``plan``), then
 runs them. ``update`` reads the current value of each single-value file before writing it
 and writes the old values back if a later step fails, so an update applies whole or not at all.
+Each driver supplies only what differs: its checks (``_before_writes``), its plan, what
+follows the writes (``_after_writes``) and the counters only it can read (``_read_stats``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import os
 import time
 
 from runtime.oci.cgroups import files, hierarchy
-from runtime.oci.cgroups.errors import CgroupError
-from runtime.oci.cgroups.resources import HostFacts
+from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout
+from runtime.oci.cgroups.resources import HostFacts, validate
 
 UNLIMITED = 2**62  # v1 reports "no limit" as 9223372036854771712 (LONG_MAX rounded to a page)
+FREEZE_TIMEOUT = 5.0
+# The keys of ``stats()``; a controller the cgroup lacks leaves its keys at 0.
+STAT_KEYS = ("cpu_ns", "cpu_user_ns", "cpu_system_ns", "mem_bytes", "mem_limit", "mem_max_usage", "oom_kills",
+             "pids", "pids_limit", "blk_read", "blk_write")
 
 
 class Write:
@@ -48,6 +54,7 @@ class CgroupManager:
     """
 
     mode = ""
+    schema = ""  # the rule set ``validate`` checks resources against: "v1" (also in hybrid mode) or "v2"
 
     def __init__(self, paths: dict[str, str], root: str = hierarchy.DEFAULT_ROOT, host: HostFacts | None = None):
         self.paths = dict(paths)
@@ -155,19 +162,69 @@ class CgroupManager:
                 raise CgroupError(f"cannot add process {pid} to cgroup {d}: {reason}") from exc
 
     def _ensure(self) -> bool:
+        """Create what is missing of the cgroup; True when this call created anything."""
         raise NotImplementedError
+
+    def _create(self, resources: dict) -> bool:
+        """Create the cgroup for ``resources`` (v2 enables the controllers they need too)."""
+        return self._ensure()
 
     def apply(self, resources: dict | None) -> None:
-        """Create the cgroup and write ``resources`` (OCI linux.resources)."""
-        raise NotImplementedError
+        """Create the cgroup and write ``resources`` (OCI linux.resources); a cgroup made here is removed on failure."""
+        resources = resources or {}
+        validate(resources, self.host, self.schema)
+        created = self._create(resources)
+        try:
+            self._before_writes(resources, update=False)
+            self._run(self._plan(resources, update=False), rollback=False)
+            self._after_writes(resources)
+        except Exception:
+            if created:
+                try:
+                    self.destroy()
+                except CgroupError:
+                    pass
+            raise
 
     def update(self, resources: dict) -> None:
-        """Change the limits of a live cgroup: checked first, all or nothing."""
+        """Change limits of a live cgroup; everything is checked first, and undone on a failed write."""
+        resources = resources or {}
+        validate(resources, self.host, self.schema)
+        for d in self._dirs():
+            if not os.path.isdir(d):
+                raise CgroupError(f"cannot update cgroup {d}: it does not exist")
+        self._before_writes(resources, update=True)
+        self._run(self._plan(resources, update=True), rollback=True)
+        self._after_writes(resources)
+
+    def _before_writes(self, r: dict, update: bool) -> None:
+        """The driver's checks against the live cgroup (and what must be in place first); raises to write nothing."""
         raise NotImplementedError
 
-    def stats(self) -> dict:
-        """Usage counters (docs/cgroups.md lists the keys)."""
+    def _plan(self, r: dict, update: bool) -> list[Write]:
         raise NotImplementedError
+
+    def _after_writes(self, r: dict) -> None:
+        """What the driver sets outside the planned writes (device rules, notes)."""
+
+    def stats(self) -> dict:
+        """Usage counters; see docs/cgroups.md for the keys. Missing controllers read as 0."""
+        if not any(os.path.isdir(d) for d in self._dirs()):
+            raise CgroupError(f"cannot read stats of cgroup {self._procs_dir()}: it does not exist")
+        s = dict.fromkeys(STAT_KEYS, 0)
+        self._read_stats(s)
+        return s
+
+    def _read_stats(self, s: dict) -> None:
+        raise NotImplementedError
+
+    def _pid_counts(self, s: dict, d: str | None) -> None:
+        """pids/pids_limit from the pids controller's directory ``d``; without one, count the processes."""
+        if d is None:
+            s["pids"] = len(self.pids())
+            return
+        s["pids"] = files.read_int(os.path.join(d, "pids.current"))
+        s["pids_limit"] = files.read_int(os.path.join(d, "pids.max"), max_as=0)
 
     def oom_killed(self) -> bool:
         """True when the kernel OOM-killed a process of this cgroup."""
@@ -219,17 +276,24 @@ class CgroupManager:
 
     # ---------------------------------------------------------------- freezer
 
-    def state(self) -> str:
-        """ "frozen" or "thawed"."""
-        raise NotImplementedError
+    def _freeze_dir(self, what: str) -> str:
+        """The cgroup2 directory whose cgroup.freeze serves as the freezer (``what`` names the caller's aim)."""
+        d = self.paths.get("")
+        if d and os.path.exists(os.path.join(d, "cgroup.freeze")):
+            return d
+        raise CgroupUnsupported(f"cannot {what}: no freezer controller is mounted")
 
-    def freeze(self) -> None:
-        """Stop every process in the cgroup; returns once they are all stopped."""
-        raise NotImplementedError
+    def state(self) -> str:
+        """ "frozen" or "thawed" (cgroup.freeze)."""
+        return freeze_state(self._freeze_dir("read the freezer state"))
+
+    def freeze(self, timeout: float = FREEZE_TIMEOUT) -> None:
+        """Stop every process; returns when cgroup.events says frozen (thaws again on timeout)."""
+        set_frozen(self._freeze_dir("freeze"), True, timeout)
 
     def thaw(self) -> None:
         """Let the processes run again."""
-        raise NotImplementedError
+        set_frozen(self._freeze_dir("thaw"), False, FREEZE_TIMEOUT)
 
     # ---------------------------------------------------------------- removal
 
@@ -253,6 +317,94 @@ def _restorable(path: str) -> str:
     if path.endswith("memory.oom_control"):  # reads as a table, written as 0 or 1
         return str(files.read_keyed(path).get("oom_kill_disable", 0))
     return files.read(path)
+
+
+def plan_cpuset(controller: str, cpu: dict) -> list[Write]:
+    """The cpuset.cpus and cpuset.mems writes for OCI ``cpu``."""
+    return [Write(controller, f"cpuset.{key}", cpu[key]) for key in ("cpus", "mems") if cpu.get(key)]
+
+
+def plan_pids(controller: str, pids: dict) -> list[Write]:
+    """The pids.max write for OCI ``pids`` (a negative limit is "max")."""
+    if pids.get("limit") is None:
+        return []
+    return [Write(controller, "pids.max", "max" if pids["limit"] < 0 else str(pids["limit"]))]
+
+
+def plan_rdma(controller: str, rdma: dict) -> list[Write]:
+    """One rdma.max line per device of OCI ``rdma``."""
+    steps = []
+    for dev, lim in rdma.items():
+        parts = [dev]
+        if lim.get("hcaHandles") is not None:
+            parts.append(f"hca_handle={lim['hcaHandles']}")
+        if lim.get("hcaObjects") is not None:
+            parts.append(f"hca_object={lim['hcaObjects']}")
+        steps.append(Write(controller, "rdma.max", " ".join(parts), multi=True))
+    return steps
+
+
+def cgroup2_cpu(s: dict, d: str) -> None:
+    """cpu_ns, cpu_user_ns and cpu_system_ns from cpu.stat of the cgroup2 directory ``d`` (0 without it)."""
+    path = os.path.join(d, "cpu.stat")
+    cpu = files.read_keyed(path) if os.path.exists(path) else {}
+    s["cpu_ns"] = cpu.get("usage_usec", 0) * 1000
+    s["cpu_user_ns"] = cpu.get("user_usec", 0) * 1000
+    s["cpu_system_ns"] = cpu.get("system_usec", 0) * 1000
+
+
+def host_memory(default: int) -> int:
+    """The host's memory in bytes, which docker stats shows for "no limit"; ``default`` when it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return default
+
+
+def freeze_state(d: str) -> str:
+    """ "frozen" when cgroup.freeze of ``d`` is 1, else "thawed"."""
+    return "frozen" if files.read(os.path.join(d, "cgroup.freeze")) == "1" else "thawed"
+
+
+def _events_frozen(d: str) -> bool | None:
+    path = os.path.join(d, "cgroup.events")
+    if not os.path.exists(path):
+        return None
+    return files.read_keyed(path).get("frozen") == 1
+
+
+def set_frozen(d: str, frozen: bool, timeout: float) -> None:
+    """Write cgroup.freeze of the cgroup2 directory ``d`` and wait until cgroup.events reports the new state.
+
+    The kernel signals changes of cgroup.events with POLLPRI; on files that cannot be
+    polled that way (a fake tree in tests) fall back to short sleeps.
+    """
+    files.write(os.path.join(d, "cgroup.freeze"), "1" if frozen else "0")
+    events = os.path.join(d, "cgroup.events")
+    if _events_frozen(d) in (None, frozen):
+        return
+    import select  # imported only when there is something to wait for
+
+    deadline = time.monotonic() + timeout
+    fd = os.open(events, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            ready = poller.poll(min(remaining, 0.05) * 1000)
+            if _events_frozen(d) == frozen:
+                return
+            if not ready or not any(ev & select.POLLPRI for _, ev in ready):
+                time.sleep(0.001)
+    finally:
+        os.close(fd)
+    if frozen:
+        files.write(os.path.join(d, "cgroup.freeze"), "0")
+        raise FreezeTimeout(f"cannot freeze cgroup {d}: not frozen after {timeout:g}s")
+    raise CgroupError(f"cannot thaw cgroup {d}: still frozen after {timeout:g}s")
 
 
 def wait_until(predicate, timeout: float, what: str) -> bool:

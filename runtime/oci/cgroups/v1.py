@@ -11,11 +11,21 @@ from __future__ import annotations
 import os
 
 from runtime.oci.cgroups import files, hierarchy
-from runtime.oci.cgroups.base import UNLIMITED, CgroupManager, Write, wait_until
+from runtime.oci.cgroups.base import (
+    FREEZE_TIMEOUT,
+    UNLIMITED,
+    CgroupManager,
+    Write,
+    cgroup2_cpu,
+    host_memory,
+    plan_cpuset,
+    plan_pids,
+    plan_rdma,
+    wait_until,
+)
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
-from runtime.oci.cgroups.resources import HostFacts, cpu_count_problem, device_rules, validate
+from runtime.oci.cgroups.resources import HostFacts, cpu_count_problem, device_rules
 
-FREEZE_TIMEOUT = 5.0
 _THROTTLE = {
     "throttleReadBpsDevice": "blkio.throttle.read_bps_device",
     "throttleWriteBpsDevice": "blkio.throttle.write_bps_device",
@@ -26,6 +36,8 @@ _THROTTLE = {
 
 class V1Manager(CgroupManager):
     """A container's cgroup in every v1 hierarchy (plus the cgroup2 one in hybrid mode)."""
+
+    schema = "v1"
 
     def __init__(self, paths: dict[str, str], root: str = hierarchy.DEFAULT_ROOT, mode: str = "v1",
                  host: HostFacts | None = None, creation: dict[str, tuple[str, list[str]]] | None = None):
@@ -74,38 +86,15 @@ class V1Manager(CgroupManager):
             raise
         return bool(made)
 
-    def apply(self, resources: dict | None) -> None:
-        """Create the cgroup directories and write ``resources`` (OCI linux.resources)."""
-        resources = resources or {}
-        validate(resources, self.host, "v1")
-        created = self._ensure()
-        try:
-            self._check_live(resources)
-            self._grant_rt_budget(resources.get("cpu") or {})
-            self._run(self._plan(resources, update=False), rollback=False)
-            self._devices_fallback(resources)
-            self._note_unenforced(resources)
-        except Exception:
-            if created:
-                try:
-                    self.destroy()
-                except CgroupError:
-                    pass
-            raise
+    def _before_writes(self, r: dict, update: bool) -> None:
+        if update:
+            self._check_update(r)
+        self._check_live(r)
+        self._grant_rt_budget(r.get("cpu") or {})
 
-    def update(self, resources: dict) -> None:
-        """Change limits of a live cgroup; everything is checked first, and undone on a failed write."""
-        resources = resources or {}
-        validate(resources, self.host, "v1")
-        for d in self._dirs():
-            if not os.path.isdir(d):
-                raise CgroupError(f"cannot update cgroup {d}: it does not exist")
-        self._check_update(resources)
-        self._check_live(resources)
-        self._grant_rt_budget(resources.get("cpu") or {})
-        self._run(self._plan(resources, update=True), rollback=True)
-        self._devices_fallback(resources)
-        self._note_unenforced(resources)
+    def _after_writes(self, r: dict) -> None:
+        self._devices_fallback(r)
+        self._note_unenforced(r)
 
     def _grant_rt_budget(self, cpu: dict) -> None:
         """Give the parents virtlab created enough real-time runtime for this container's request.
@@ -192,9 +181,7 @@ class V1Manager(CgroupManager):
         steps: list[Write] = []
         steps += self._plan_memory(r.get("memory") or {}, update)
         steps += _plan_cpu(r.get("cpu") or {})
-        pids = r.get("pids") or {}
-        if pids.get("limit") is not None:
-            steps.append(Write("pids", "pids.max", "max" if pids["limit"] < 0 else str(pids["limit"])))
+        steps += plan_pids("pids", r.get("pids") or {})
         steps += self._plan_blkio(r.get("blockIO") or {})
         for h in r.get("hugepageLimits") or []:
             steps.append(Write("hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", str(h["limit"])))
@@ -207,13 +194,7 @@ class V1Manager(CgroupManager):
         if "devices" in self.paths:
             for rule in device_rules(r.get("devices") or []):
                 steps.append(Write("devices", "devices.allow" if rule.allow else "devices.deny", rule.v1_line(), multi=True))
-        for dev, lim in (r.get("rdma") or {}).items():
-            parts = [dev]
-            if lim.get("hcaHandles") is not None:
-                parts.append(f"hca_handle={lim['hcaHandles']}")
-            if lim.get("hcaObjects") is not None:
-                parts.append(f"hca_object={lim['hcaObjects']}")
-            steps.append(Write("rdma", "rdma.max", " ".join(parts), multi=True))
+        steps += plan_rdma("rdma", r.get("rdma") or {})
         return steps
 
     def _plan_memory(self, mem: dict, update: bool) -> list[Write]:
@@ -274,32 +255,19 @@ class V1Manager(CgroupManager):
         return steps
 
     # ---------------------------------------------------------------- freezer
-
-    def _unified_dir(self) -> str | None:
-        d = self.paths.get("")
-        return d if d and os.path.exists(os.path.join(d, "cgroup.freeze")) else None
+    # The v1 freezer controller when it is mounted; else the base class's cgroup.freeze of the hybrid cgroup2 dir.
 
     def state(self) -> str:
         """ "frozen" or "thawed" (v1 freezer.state, or cgroup.freeze of the hybrid cgroup2 dir)."""
-        if "freezer" in self.paths:
-            return "frozen" if files.read(self._path("freezer", "freezer.state")) == "FROZEN" else "thawed"
-        unified = self._unified_dir()
-        if unified:
-            from runtime.oci.cgroups import v2
-
-            return v2.freeze_state(unified)
-        raise CgroupUnsupported("cannot read the freezer state: no freezer controller is mounted")
+        if "freezer" not in self.paths:
+            return super().state()
+        return "frozen" if files.read(self._path("freezer", "freezer.state")) == "FROZEN" else "thawed"
 
     def freeze(self, timeout: float = FREEZE_TIMEOUT) -> None:
         """Freeze every process; waits for FROZEN (re-asking while FREEZING), thaws again on timeout."""
         if "freezer" not in self.paths:
-            unified = self._unified_dir()
-            if unified:
-                from runtime.oci.cgroups import v2
-
-                v2.set_frozen(unified, True, timeout)
-                return
-            raise CgroupUnsupported("cannot freeze: no freezer controller is mounted")
+            super().freeze(timeout)
+            return
         path = self._path("freezer", "freezer.state")
         files.write(path, "FROZEN")
         tries = [0]
@@ -319,13 +287,8 @@ class V1Manager(CgroupManager):
     def thaw(self) -> None:
         """Thaw the cgroup."""
         if "freezer" not in self.paths:
-            unified = self._unified_dir()
-            if unified:
-                from runtime.oci.cgroups import v2
-
-                v2.set_frozen(unified, False, FREEZE_TIMEOUT)
-                return
-            raise CgroupUnsupported("cannot thaw: no freezer controller is mounted")
+            super().thaw()
+            return
         path = self._path("freezer", "freezer.state")
         files.write(path, "THAWED")
         wait_until(lambda: files.read(path) == "THAWED", FREEZE_TIMEOUT, "freezer.state THAWED")
@@ -345,14 +308,7 @@ class V1Manager(CgroupManager):
             return False
         return files.read_keyed(path).get("oom_kill", 0) > 0
 
-    def stats(self) -> dict:
-        """Usage counters; see docs/cgroups.md for the keys. Missing controllers read as 0."""
-        if not any(os.path.isdir(d) for d in self._dirs()):
-            raise CgroupError(f"cannot read stats of cgroup {self._procs_dir()}: it does not exist")
-        s = dict.fromkeys(
-            ("cpu_ns", "cpu_user_ns", "cpu_system_ns", "mem_bytes", "mem_limit", "mem_max_usage", "oom_kills",
-             "pids", "pids_limit", "blk_read", "blk_write"), 0
-        )
+    def _read_stats(self, s: dict) -> None:
         acct = self.paths.get("cpuacct")
         if acct and os.path.isdir(acct):
             s["cpu_ns"] = files.read_int(os.path.join(acct, "cpuacct.usage"))
@@ -365,28 +321,20 @@ class V1Manager(CgroupManager):
                 s["cpu_user_ns"] = ticks.get("user", 0) * ns_per_tick
                 s["cpu_system_ns"] = ticks.get("system", 0) * ns_per_tick
         elif self.paths.get("") and os.path.exists(os.path.join(self.paths[""], "cpu.stat")):
-            # hybrid without cpuacct: cgroup2 keeps CPU time for every cgroup
-            cpu = files.read_keyed(os.path.join(self.paths[""], "cpu.stat"))
-            s["cpu_ns"] = cpu.get("usage_usec", 0) * 1000
-            s["cpu_user_ns"] = cpu.get("user_usec", 0) * 1000
-            s["cpu_system_ns"] = cpu.get("system_usec", 0) * 1000
+            cgroup2_cpu(s, self.paths[""])  # hybrid without cpuacct: cgroup2 keeps CPU time for every cgroup
         mem = self.paths.get("memory")
         if mem and os.path.isdir(mem):
             # As docker stats: the page cache the kernel can drop at once is not "used".
             s["mem_bytes"] = self._working_set()
-            s["mem_limit"] = _cap_limit(files.read_int(os.path.join(mem, "memory.limit_in_bytes")))
+            limit = files.read_int(os.path.join(mem, "memory.limit_in_bytes"))
+            s["mem_limit"] = limit if _finite(limit) else host_memory(limit)
             s["mem_max_usage"] = files.read_int(os.path.join(mem, "memory.max_usage_in_bytes"))
             s["oom_kills"] = files.read_keyed(os.path.join(mem, "memory.oom_control")).get("oom_kill", 0)
         pids = self.paths.get("pids")
-        if pids and os.path.isdir(pids):
-            s["pids"] = files.read_int(os.path.join(pids, "pids.current"))
-            s["pids_limit"] = files.read_int(os.path.join(pids, "pids.max"), max_as=0)
-        else:
-            s["pids"] = len(self.pids())
+        self._pid_counts(s, pids if pids and os.path.isdir(pids) else None)
         blkio = self.paths.get("blkio")
         if blkio and os.path.isdir(blkio):
             s["blk_read"], s["blk_write"] = _blkio_bytes(os.path.join(blkio, "blkio.throttle.io_service_bytes_recursive"))
-        return s
 
 
 def _cpuset_inherit(path: str) -> None:
@@ -415,25 +363,12 @@ def _plan_cpu(cpu: dict) -> list[Write]:
         steps.append(Write("cpu", "cpu.rt_runtime_us", str(cpu["realtimeRuntime"])))
     if cpu.get("idle") is not None:
         steps.append(Write("cpu", "cpu.idle", str(cpu["idle"]), optional=True))
-    if cpu.get("cpus"):
-        steps.append(Write("cpuset", "cpuset.cpus", cpu["cpus"]))
-    if cpu.get("mems"):
-        steps.append(Write("cpuset", "cpuset.mems", cpu["mems"]))
+    steps += plan_cpuset("cpuset", cpu)
     return steps
 
 
 def _finite(value: int) -> bool:
     return value != -1 and value < UNLIMITED
-
-
-def _cap_limit(limit: int) -> int:
-    """A limit of "none" reads as the host's memory size, as docker stats shows it."""
-    if _finite(limit):
-        return limit
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return limit
 
 
 def _blkio_bytes(path: str) -> tuple[int, int]:

@@ -8,12 +8,18 @@ as swap minus limit. Device rules become an eBPF program attached to the directo
 from __future__ import annotations
 
 import os
-import select
-import time
 
 from runtime.oci.cgroups import files, hierarchy
-from runtime.oci.cgroups.base import CgroupManager, Write
-from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
+from runtime.oci.cgroups.base import (
+    CgroupManager,
+    Write,
+    cgroup2_cpu,
+    host_memory,
+    plan_cpuset,
+    plan_pids,
+    plan_rdma,
+)
+from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, InvalidResources
 from runtime.oci.cgroups.resources import (
     HostFacts,
     blkio_weight_to_io_weight,
@@ -21,10 +27,8 @@ from runtime.oci.cgroups.resources import (
     device_rules,
     shares_to_weight,
     swap_to_v2,
-    validate,
 )
 
-FREEZE_TIMEOUT = 5.0
 # Enabled for every container when the parent offers them: the limits people set, and stats.
 ALWAYS = ("cpu", "io", "memory", "pids")
 _THROTTLE = {
@@ -39,6 +43,7 @@ class V2Manager(CgroupManager):
     """A container's cgroup in a cgroup2 tree. ``paths`` is ``{"": directory}``."""
 
     mode = "v2"
+    schema = "v2"
 
     def __init__(self, paths: dict[str, str], root: str = hierarchy.DEFAULT_ROOT, host: HostFacts | None = None,
                  creation: tuple[str, list[str]] | None = None):
@@ -94,36 +99,21 @@ class V2Manager(CgroupManager):
                         self._note(f"cannot enable the {c} controller in {d}: {one}")
                 files.debug("enabling %s in %s one by one after: %s", todo, d, exc)
 
-    def apply(self, resources: dict | None) -> None:
-        """Create the cgroup directory, enable controllers, and write ``resources``."""
-        resources = resources or {}
-        validate(resources, self.host, "v2")
-        created = self._ensure(_controllers_for(resources))
-        try:
-            self._check_controllers(resources)
-            self._check_live(resources)
-            self._run(self._plan(resources, update=False), rollback=False)
-            self._set_devices(resources)
-        except Exception:
-            if created:
-                try:
-                    self.destroy()
-                except CgroupError:
-                    pass
-            raise
+    def _create(self, resources: dict) -> bool:
+        return self._ensure(_controllers_for(resources))
 
-    def update(self, resources: dict) -> None:
-        """Change limits of a live cgroup; everything is checked first, and undone on a failed write."""
-        resources = resources or {}
-        validate(resources, self.host, "v2")
-        if not os.path.isdir(self.dir):
-            raise CgroupError(f"cannot update cgroup {self.dir}: it does not exist")
-        self._check_update(resources)
-        self._check_live(resources)
-        self._enable(_controllers_for(resources))
-        self._check_controllers(resources)
-        self._run(self._plan(resources, update=True), rollback=True)
-        self._set_devices(resources)
+    def _before_writes(self, r: dict, update: bool) -> None:
+        if update:
+            self._check_update(r)
+            self._check_live(r)
+            self._enable(_controllers_for(r))  # a live cgroup may need more controllers than it was made with
+            self._check_controllers(r)
+        else:
+            self._check_controllers(r)
+            self._check_live(r)
+
+    def _after_writes(self, r: dict) -> None:
+        self._set_devices(r)
 
     def _check_update(self, r: dict) -> None:
         """What only an update refuses: more CPUs than the host has (the current period counts)."""
@@ -141,8 +131,7 @@ class V2Manager(CgroupManager):
         limit = (r.get("memory") or {}).get("limit")
         current = os.path.join(self.dir, "memory.current")
         if limit not in (None, -1) and os.path.exists(current):
-            # the inactive page cache does not count: the kernel drops it to fit a lower limit
-            usage = files.read_int(current) - files.read_keyed(os.path.join(self.dir, "memory.stat")).get("inactive_file", 0)
+            usage = self._working_set(files.read_int(current))
             if limit < usage:
                 problems.append(f"invalid memory.limit {limit}: below the container's current usage of {usage} bytes")
         for key in (r.get("unified") or {}):
@@ -179,9 +168,7 @@ class V2Manager(CgroupManager):
         steps: list[Write] = []
         steps += self._plan_memory(r.get("memory") or {}, update)
         steps += self._plan_cpu(r.get("cpu") or {})
-        pids = r.get("pids") or {}
-        if pids.get("limit") is not None:
-            steps.append(Write("", "pids.max", "max" if pids["limit"] < 0 else str(pids["limit"])))
+        steps += plan_pids("", r.get("pids") or {})
         steps += self._plan_io(r.get("blockIO") or {})
         for h in r.get("hugepageLimits") or []:
             steps.append(Write("", f"hugetlb.{h['pageSize']}.max", str(h["limit"])))
@@ -189,13 +176,7 @@ class V2Manager(CgroupManager):
         net = r.get("network") or {}
         if net.get("classID") is not None or net.get("priorities"):
             self._note("network classID and priorities exist only in cgroup v1 (net_cls, net_prio): ignored")
-        for dev, lim in (r.get("rdma") or {}).items():
-            parts = [dev]
-            if lim.get("hcaHandles") is not None:
-                parts.append(f"hca_handle={lim['hcaHandles']}")
-            if lim.get("hcaObjects") is not None:
-                parts.append(f"hca_object={lim['hcaObjects']}")
-            steps.append(Write("", "rdma.max", " ".join(parts), multi=True))
+        steps += plan_rdma("", r.get("rdma") or {})
         # unified comes last: it is the most specific and overrides the converted values (as runc).
         for key, value in (r.get("unified") or {}).items():
             steps.append(Write("", key, value))
@@ -241,10 +222,7 @@ class V2Manager(CgroupManager):
             steps.append(Write("", "cpu.max.burst", str(cpu["burst"]), optional=True))
         if cpu.get("idle") is not None:
             steps.append(Write("", "cpu.idle", str(cpu["idle"]), optional=True))
-        if cpu.get("cpus"):
-            steps.append(Write("", "cpuset.cpus", cpu["cpus"]))
-        if cpu.get("mems"):
-            steps.append(Write("", "cpuset.mems", cpu["mems"]))
+        steps += plan_cpuset("", cpu)
         return steps
 
     def _plan_io(self, bio: dict) -> list[Write]:
@@ -273,17 +251,8 @@ class V2Manager(CgroupManager):
 
     # ---------------------------------------------------------------- freezer
 
-    def state(self) -> str:
-        """ "frozen" or "thawed" (cgroup.freeze)."""
-        return freeze_state(self.dir)
-
-    def freeze(self, timeout: float = FREEZE_TIMEOUT) -> None:
-        """Freeze every process; returns when cgroup.events says frozen (thaws again on timeout)."""
-        set_frozen(self.dir, True, timeout)
-
-    def thaw(self) -> None:
-        """Thaw the cgroup."""
-        set_frozen(self.dir, False, FREEZE_TIMEOUT)
+    def _freeze_dir(self, what: str) -> str:
+        return self.dir  # the freezer is always there (cgroup.freeze, kernel 5.2 and later)
 
     # ---------------------------------------------------------------- reading
 
@@ -295,33 +264,22 @@ class V2Manager(CgroupManager):
         path = os.path.join(self.dir, "memory.events")
         return os.path.exists(path) and files.read_keyed(path).get("oom_kill", 0) > 0
 
-    def stats(self) -> dict:
-        """Usage counters; see docs/cgroups.md for the keys. Missing controllers read as 0."""
-        s = dict.fromkeys(
-            ("cpu_ns", "cpu_user_ns", "cpu_system_ns", "mem_bytes", "mem_limit", "mem_max_usage", "oom_kills",
-             "pids", "pids_limit", "blk_read", "blk_write"), 0
-        )
+    def _working_set(self, usage: int) -> int:
+        """``usage`` minus the inactive page cache, which the kernel drops to fit a lower limit."""
+        return max(0, usage - files.read_keyed(os.path.join(self.dir, "memory.stat")).get("inactive_file", 0))
+
+    def _read_stats(self, s: dict) -> None:
         d = self.dir
-        if not os.path.isdir(d):
-            raise CgroupError(f"cannot read stats of cgroup {d}: it does not exist")
-        cpu = files.read_keyed(os.path.join(d, "cpu.stat")) if os.path.exists(os.path.join(d, "cpu.stat")) else {}
-        s["cpu_ns"] = cpu.get("usage_usec", 0) * 1000
-        s["cpu_user_ns"] = cpu.get("user_usec", 0) * 1000
-        s["cpu_system_ns"] = cpu.get("system_usec", 0) * 1000
+        cgroup2_cpu(s, d)
         if os.path.exists(os.path.join(d, "memory.current")):
             usage = files.read_int(os.path.join(d, "memory.current"))
-            stat = files.read_keyed(os.path.join(d, "memory.stat"))
-            s["mem_bytes"] = max(0, usage - stat.get("inactive_file", 0))
+            s["mem_bytes"] = self._working_set(usage)
             limit = files.read_int(os.path.join(d, "memory.max"), max_as=-1)
-            s["mem_limit"] = limit if limit >= 0 else _host_memory()
+            s["mem_limit"] = limit if limit >= 0 else host_memory(0)
             peak = os.path.join(d, "memory.peak")
             s["mem_max_usage"] = files.read_int(peak) if os.path.exists(peak) else usage
             s["oom_kills"] = files.read_keyed(os.path.join(d, "memory.events")).get("oom_kill", 0)
-        if os.path.exists(os.path.join(d, "pids.current")):
-            s["pids"] = files.read_int(os.path.join(d, "pids.current"))
-            s["pids_limit"] = files.read_int(os.path.join(d, "pids.max"), max_as=0)
-        else:
-            s["pids"] = len(self.pids())
+        self._pid_counts(s, d if os.path.exists(os.path.join(d, "pids.current")) else None)
         if os.path.exists(os.path.join(d, "io.stat")):
             for line in files.read(os.path.join(d, "io.stat")).splitlines():
                 for field in line.split()[1:]:
@@ -330,7 +288,6 @@ class V2Manager(CgroupManager):
                         s["blk_read"] += int(value)
                     elif key == "wbytes":
                         s["blk_write"] += int(value)
-        return s
 
 
 def _words(path: str) -> list[str]:
@@ -340,8 +297,8 @@ def _words(path: str) -> list[str]:
         return []
 
 
-def _controllers_for(r: dict) -> set[str]:
-    """Controllers beyond ALWAYS that ``r`` needs enabled."""
+def _optional_controllers(r: dict) -> set[str]:
+    """Controllers outside ALWAYS whose limits ``r`` sets: cpuset, hugetlb, rdma."""
     out = set()
     cpu = r.get("cpu") or {}
     if cpu.get("cpus") or cpu.get("mems"):
@@ -350,80 +307,26 @@ def _controllers_for(r: dict) -> set[str]:
         out.add("hugetlb")
     if r.get("rdma"):
         out.add("rdma")
-    for key in r.get("unified") or {}:
-        out.add(key.split(".", 1)[0])
     return out
+
+
+def _controllers_for(r: dict) -> set[str]:
+    """Controllers beyond ALWAYS that ``r`` needs enabled."""
+    return _optional_controllers(r) | {key.split(".", 1)[0] for key in r.get("unified") or {}}
 
 
 def _required_controllers(r: dict) -> set[str]:
     """Controllers whose files the plan for ``r`` writes (kernel/swappiness notes need none)."""
-    out = set()
+    out = _optional_controllers(r)
     mem = r.get("memory") or {}
     if any(mem.get(k) is not None for k in ("limit", "reservation")) or mem.get("swap") not in (None, 0):
         out.add("memory")
     cpu = r.get("cpu") or {}
     if cpu.get("shares") or cpu.get("quota") is not None or cpu.get("period") or cpu.get("burst") is not None:
         out.add("cpu")
-    if cpu.get("cpus") or cpu.get("mems"):
-        out.add("cpuset")
     if (r.get("pids") or {}).get("limit") is not None:
         out.add("pids")
     bio = r.get("blockIO") or {}
     if bio.get("weight") or bio.get("weightDevice") or any(bio.get(k) for k in _THROTTLE):
         out.add("io")
-    if r.get("hugepageLimits"):
-        out.add("hugetlb")
-    if r.get("rdma"):
-        out.add("rdma")
     return out
-
-
-def _host_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return 0
-
-
-def freeze_state(d: str) -> str:
-    """ "frozen" when cgroup.freeze of ``d`` is 1, else "thawed"."""
-    return "frozen" if files.read(os.path.join(d, "cgroup.freeze")) == "1" else "thawed"
-
-
-def _events_frozen(d: str) -> bool | None:
-    path = os.path.join(d, "cgroup.events")
-    if not os.path.exists(path):
-        return None
-    return files.read_keyed(path).get("frozen") == 1
-
-
-def set_frozen(d: str, frozen: bool, timeout: float) -> None:
-    """Write cgroup.freeze and wait until cgroup.events reports the new state.
-
-    The kernel signals changes of cgroup.events with POLLPRI; on files that cannot be
-    polled that way (a fake tree in tests) fall back to short sleeps.
-    """
-    files.write(os.path.join(d, "cgroup.freeze"), "1" if frozen else "0")
-    events = os.path.join(d, "cgroup.events")
-    if _events_frozen(d) in (None, frozen):
-        return
-    deadline = time.monotonic() + timeout
-    fd = os.open(events, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLPRI)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            ready = poller.poll(min(remaining, 0.05) * 1000)
-            if _events_frozen(d) == frozen:
-                return
-            if not ready or not any(ev & select.POLLPRI for _, ev in ready):
-                time.sleep(0.001)
-    finally:
-        os.close(fd)
-    if frozen:
-        files.write(os.path.join(d, "cgroup.freeze"), "0")
-        raise FreezeTimeout(f"cannot freeze cgroup {d}: not frozen after {timeout:g}s")
-    raise CgroupError(f"cannot thaw cgroup {d}: still frozen after {timeout:g}s")
