@@ -33,6 +33,7 @@ from runtime.engine.errors import (
     InvalidState,
     NameConflict,
     NoSuchContainer,
+    RuntimeFailure,
 )
 from runtime.engine.names import new_id, random_name, validate_name
 from runtime.engine.records import ContainerStore
@@ -497,6 +498,9 @@ class Engine:
                 on_created(rec)
             rt.start(cid)
             t["runtime_start_end"] = time.time()
+            if not monitor_alive(cdir) and read_exit(cdir) is None:
+                # it died after saying ready: nobody would read the workload's output or record its exit
+                raise RuntimeFailure(f"the monitor of container {rec['Name']} died during start")
             rec["State"]["StartedAtTs"] = t["runtime_start_end"]
         except BaseException as exc:
             if isinstance(exc, EngineError):

@@ -36,7 +36,7 @@ def prepare_bundle(engine: Any, rec: dict[str, Any]) -> None:
     if not overlay.is_mounted(merged):
         img = engine.images.resolve(rec["Image"])
         lowers = [Path(p) for p in engine.images.snapshot_dirs(img)]
-        overlay.mount(lowers, cdir / "upper", cdir / "work", merged)
+        overlay.mount(lowers, cdir / "upper", cdir / "work", merged, volatile=bool(rec.get("AutoRemove")))
     uid, gid, groups, home = users.resolve(str(merged), rec["User"] or None)
     env = list(rec["Env"])
     if not any(e.startswith("HOME=") for e in env):
@@ -146,11 +146,15 @@ def launch(engine: Any, rec: dict[str, Any], rt: Any) -> tuple[int, dict[str, fl
     interactive = bool(spec.get("stdin_open"))
     keep = rec["Norm"]["restart"]["Name"] != "no"
     sync_r, sync_w = os.pipe()
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # first child: fork again so the monitor is not our child (no zombie in long-lived callers)
         try:
             os.close(sync_r)
-            if os.fork() == 0:
+            os.close(go_w)
+            launcher_pid = os.fork()
+            if launcher_pid == 0:
+                os.close(go_r)
                 # The container's init is forked from the launcher and waits for `start` with every fd
                 # it inherited: it must not keep the CLI's container lock (flock) if the CLI dies there.
                 for fd in list(engine.store.held):
@@ -158,30 +162,92 @@ def launch(engine: Any, rec: dict[str, Any], rt: Any) -> tuple[int, dict[str, fl
                         os.close(fd)
                 _launcher(rt, cid, cdir, monitor, sync_w, tty, interactive, keep, bool(rec.get("AutoRemove")),
                           _hook_argv(engine, cid, ""))
+            os.write(sync_w, f"launcher {launcher_pid}\n".encode())
+            # Stay its parent (so its pid cannot be reaped and reused) until the caller holds a pidfd of it.
+            os.read(go_r, 1)
             os._exit(0)
         except BaseException:
             os._exit(1)
     os.close(sync_w)
-    os.waitpid(pid, 0)
-    data = b""
-    while True:
-        chunk = os.read(sync_r, 4096)
-        if not chunk:
-            break
-        data += chunk
-        if data.endswith(b"ok\n"):
-            break
-    os.close(sync_r)
+    os.close(go_r)
+    try:
+        data, dead = _await_monitor(sync_r, go_w)
+    finally:
+        os.close(sync_r)
+        os.waitpid(pid, 0)
     lines = data.decode(errors="replace").splitlines()
     created = [ln for ln in lines if ln.startswith("created ")]
-    if not created or lines[-1] != "ok":
+    if not created or "ok" not in lines:
         err = next((ln for ln in lines if ln.startswith("error ")), None)
         if err:
             _, code, msg = err.split(" ", 2)
             raise _ERRORS.get(int(code), RuntimeFailure)(msg.replace("\\n", "\n"))
-        raise RuntimeFailure(f"the monitor of container {cid[:12]} did not start: {data[-300:]!r}")
+        if dead:
+            raise RuntimeFailure(f"the monitor of container {rec['Name']} died before it was ready")
+        raise RuntimeFailure(f"the monitor of container {rec['Name']} did not start: {data[-300:]!r}")
     _, cpid, t0, t1 = created[0].split()
     return int(cpid), {"runtime_create_begin": float(t0), "runtime_create_end": float(t1)}
+
+
+def _await_monitor(sync_r: int, go_w: int) -> tuple[bytes, bool]:
+    """Read the launcher's and monitor's reports until "ok"; returns (what was read, whether it died).
+
+    EOF alone cannot tell that the monitor died: the container's init, forked by the launcher, holds
+    the pipe's write end while it waits for `start`, which only we would send. So we also watch a
+    pidfd of the launcher process (the monitor is exec'd in its place): when it ends before "ok",
+    what it wrote is drained and the start fails instead of waiting forever. Closes `go_w`.
+    """
+    import select
+
+    data = b""
+    pidfd = -1
+    poller = select.poll()
+    poller.register(sync_r, select.POLLIN)
+    try:
+        while True:
+            events = dict(poller.poll())
+            if sync_r in events:
+                chunk = os.read(sync_r, 4096)
+                if not chunk:
+                    return data, pidfd >= 0 and _ended(pidfd)
+                data += chunk
+                if go_w >= 0:
+                    data, launcher_pid = _take_launcher_line(data)
+                    if launcher_pid:
+                        with contextlib.suppress(OSError):  # no pidfds: only EOF then, as before
+                            pidfd = os.pidfd_open(launcher_pid)
+                            poller.register(pidfd, select.POLLIN)
+                        os.close(go_w)  # the first child may exit now
+                        go_w = -1
+                if data.endswith(b"ok\n"):
+                    return data, False
+            elif pidfd in events:  # it ended; what it wrote before is still in the pipe
+                os.set_blocking(sync_r, False)
+                with contextlib.suppress(BlockingIOError):
+                    while chunk := os.read(sync_r, 4096):
+                        data += chunk
+                return data, not data.endswith(b"ok\n")
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+        if go_w >= 0:
+            os.close(go_w)
+
+
+def _take_launcher_line(data: bytes) -> tuple[bytes, int]:
+    """Split the first child's "launcher PID" line out of `data` (it may come after the launcher's own)."""
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines[:-1]):
+        if line.startswith(b"launcher "):
+            del lines[i]
+            return b"\n".join(lines), int(line.split()[1])
+    return data, 0
+
+
+def _ended(pidfd: int) -> bool:
+    import select
+
+    return bool(select.select([pidfd], [], [], 0)[0])
 
 
 def _launcher(rt: Any, cid: str, cdir: Path, monitor: str, sync_w: int, tty: bool, interactive: bool,
