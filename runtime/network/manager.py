@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import hashlib
 import ipaddress
 import os
@@ -41,7 +40,7 @@ from runtime.network.errors import (
     PredefinedNetwork,
 )
 from runtime.network.ports import PortSpec, reserve
-from runtime.network.records import Store
+from runtime.network.records import Store, lock_file
 
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "virtlab0"
@@ -96,12 +95,11 @@ HOST_LOCK = "/run/virtlab-network.lock"
 def host_lock():
     """A host-wide flock around bridge creation: two stores must not pick the same subnet or bridge name."""
     try:
-        fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = lock_file(HOST_LOCK)
     except PermissionError:
         yield  # not root: no bridge can be created anyway, and the store lock still holds
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
@@ -482,8 +480,7 @@ class NetworkManager:
                 if not bridge_was_there:
                     made.append("bridge")
                 net = ipaddress.IPv4Network(rec["subnet"])
-                pool = ipam.Ipam(self.store, rec["id"], net, ipaddress.IPv4Address(rec["gateway"]))
-                addr = str(pool.allocate(container_id, ip))
+                addr = str(self._pool(rec).allocate(container_id, ip))
                 made.append("ip")
                 ep = {
                     "container_id": container_id,
@@ -535,13 +532,9 @@ class NetworkManager:
         steps: dict[str, Callable[[], object]] = {
             "firewall": lambda: fw.remove_ports(container_id, None),
             "veth": lambda: self.links.delete_link(veth_name(container_id, rec["id"])),
-            "ports": lambda: self.store.save_ports(
-                [p for p in self.store.ports() if p["container_id"] != container_id]
-            ),
+            "ports": lambda: self.store.keep_ports(lambda p: p["container_id"] != container_id),
             "record": lambda: self.store.drop_endpoint(rec["id"], container_id),
-            "ip": lambda: ipam.Ipam(
-                self.store, rec["id"], ipaddress.IPv4Network(rec["subnet"]), ipaddress.IPv4Address(rec["gateway"])
-            ).release(container_id),
+            "ip": lambda: self._pool(rec).release(container_id),
             "bridge": lambda: self._drop_bridge_if_idle(rec),
         }
         for step in reversed(made):
@@ -549,6 +542,10 @@ class NetworkManager:
                 steps[step]()
             except Exception:  # noqa: BLE001 - rollback must go on; the original error is raised
                 pass
+
+    def _pool(self, rec: dict) -> ipam.Ipam:
+        """The address allocator of network record ``rec``."""
+        return ipam.Ipam(self.store, rec["id"], ipaddress.IPv4Network(rec["subnet"]), ipaddress.IPv4Address(rec["gateway"]))
 
     def _drop_bridge_if_idle(self, rec: dict) -> None:
         if rec.get("default") and not self.store.has_members(rec["id"]):
@@ -576,14 +573,12 @@ class NetworkManager:
             fw = self._firewall_or_none()
             if fw is not None:
                 fw.remove_ports(cid, ep.get("firewall"))
-            self.store.save_ports([p for p in self.store.ports() if p["container_id"] != cid])
+            self.store.keep_ports(lambda p: p["container_id"] != cid)
         if os.path.exists(f"/sys/class/net/{ep['host_ifname']}"):
             self.links.delete_link(ep["host_ifname"])
         rec = self._find(net_id)
         if rec is not None:
-            ipam.Ipam(
-                self.store, net_id, ipaddress.IPv4Network(rec["subnet"]), ipaddress.IPv4Address(rec["gateway"])
-            ).release(cid, ep["ip"])
+            self._pool(rec).release(cid, ep["ip"])
         self.store.drop_endpoint(net_id, cid)
         if rec is not None:
             self._refresh_hosts(rec, cid)
@@ -695,17 +690,15 @@ class NetworkManager:
                 for chain in sorted(fw.chains() - wanted):
                     fw.remove_chain(chain)
                     report["rules"].append(chain)
-            self.store.save_ports([p for p in self.store.ports() if p["container_id"] in {e["container_id"] for e in eps}])
             has_eps = {e["container_id"] for e in eps}
+            self.store.keep_ports(lambda p: p["container_id"] in has_eps)
             for name in os.listdir(self.store.hosts_dir):
                 if name not in has_eps and not name.startswith("."):
                     Store.remove(self.store.hosts_dir / name)
                     report["hosts"].append(name)
             for rec in self.store.networks():
                 members = {e["container_id"] for e in self.store.members(rec["id"])}
-                pool = ipam.Ipam(
-                    self.store, rec["id"], ipaddress.IPv4Network(rec["subnet"]), ipaddress.IPv4Address(rec["gateway"])
-                )
+                pool = self._pool(rec)
                 for addr, owner in pool.allocated().items():
                     if owner not in members:
                         pool.release(owner, addr)

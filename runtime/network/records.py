@@ -21,10 +21,34 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+def lock_file(path: Path | str) -> int:
+    """Open (creating, mode 0600) and flock ``path`` exclusively; the caller closes the fd to release it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _names(d: Path) -> list[str]:
+    """The entries of folder ``d``, sorted; none when it does not exist."""
+    try:
+        return sorted(os.listdir(d))
+    except FileNotFoundError:
+        return []
+
+
+def _record_names(d: Path) -> list[str]:
+    """The JSON records in ``d`` (hidden files are temporary ones being written)."""
+    return [n for n in _names(d) if n.endswith(".json") and not n.startswith(".")]
 
 
 class Store:
@@ -32,37 +56,17 @@ class Store:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self.networks_dir = self.path / "networks"  # network records
+        self.ipam_dir = self.path / "ipam"  # per-network allocation files
+        self.endpoints_dir = self.path / "endpoints"  # per-container endpoint records, one folder per network
+        self.hosts_dir = self.path / "hosts"  # the hosts files containers bind-mount
+        self.ports_file = self.path / "ports.json"  # host ports published by containers of this store
         self._lock_fd: int | None = None
         self._depth = 0
         self._thread_lock = threading.RLock()
         self._ensured = False
 
     # ------------------------------------------------------------ layout
-
-    @property
-    def networks_dir(self) -> Path:
-        """Folder of network records."""
-        return self.path / "networks"
-
-    @property
-    def ipam_dir(self) -> Path:
-        """Folder of per-network allocation files."""
-        return self.path / "ipam"
-
-    @property
-    def endpoints_dir(self) -> Path:
-        """Folder of per-container endpoint records."""
-        return self.path / "endpoints"
-
-    @property
-    def hosts_dir(self) -> Path:
-        """Folder of the hosts files containers bind-mount."""
-        return self.path / "hosts"
-
-    @property
-    def ports_file(self) -> Path:
-        """Host ports published by containers of this store."""
-        return self.path / "ports.json"
 
     def ensure(self) -> None:
         """Create the folders (0700: records name containers and addresses)."""
@@ -84,13 +88,7 @@ class Store:
             if not self._ensured:
                 self.ensure()
                 self._ensured = True
-            fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._lock_fd = fd
+            self._lock_fd = lock_file(self.path / "lock")
         self._depth += 1
         try:
             yield
@@ -127,22 +125,15 @@ class Store:
         except FileNotFoundError:
             pass
 
+    def _read_all(self, d: Path) -> list[dict]:
+        """Every non-empty record in folder ``d``, by file name."""
+        return [rec for rec in (self.read_json(d / n) for n in _record_names(d)) if rec]
+
     # ------------------------------------------------------------ records
 
     def networks(self) -> list[dict]:
         """Every network record, oldest first."""
-        out: list[dict] = []
-        try:
-            names = os.listdir(self.networks_dir)
-        except FileNotFoundError:
-            return out
-        for n in names:
-            if n.endswith(".json") and not n.startswith("."):
-                rec = self.read_json(self.networks_dir / n)
-                if rec:
-                    out.append(rec)
-        out.sort(key=lambda r: (r.get("created", ""), r["name"]))
-        return out
+        return sorted(self._read_all(self.networks_dir), key=lambda r: (r.get("created", ""), r["name"]))
 
     def save_network(self, rec: dict) -> None:
         """Write one network record."""
@@ -155,50 +146,20 @@ class Store:
 
     def members(self, net_id: str) -> list[dict]:
         """The endpoints on one network."""
-        d = self.endpoints_dir / net_id
-        try:
-            names = sorted(os.listdir(d))
-        except FileNotFoundError:
-            return []
-        out: list[dict] = []
-        for n in names:
-            if n.endswith(".json") and not n.startswith("."):
-                ep = self.read_json(d / n)
-                if ep:
-                    out.append(ep)
-        return out
+        return self._read_all(self.endpoints_dir / net_id)
 
     def has_members(self, net_id: str) -> bool:
         """True when any container has an endpoint on the network."""
-        try:
-            return any(n.endswith(".json") and not n.startswith(".") for n in os.listdir(self.endpoints_dir / net_id))
-        except FileNotFoundError:
-            return False
+        return bool(_record_names(self.endpoints_dir / net_id))
 
     def endpoints_of(self, container_id: str) -> list[dict]:
         """A container's endpoints on every network, in the order they were made."""
-        out: list[dict] = []
-        try:
-            nets = os.listdir(self.endpoints_dir)
-        except FileNotFoundError:
-            return out
-        for net_id in nets:
-            ep = self.read_json(self.endpoints_dir / net_id / f"{container_id}.json")
-            if ep:
-                out.append(ep)
-        out.sort(key=lambda e: e.get("ifname", ""))
-        return out
+        out = [self.read_json(self.endpoints_dir / net_id / f"{container_id}.json") for net_id in _names(self.endpoints_dir)]
+        return sorted((ep for ep in out if ep), key=lambda e: e.get("ifname", ""))
 
     def all_endpoints(self) -> list[dict]:
         """Every endpoint of this store."""
-        out: list[dict] = []
-        try:
-            nets = os.listdir(self.endpoints_dir)
-        except FileNotFoundError:
-            return out
-        for net_id in nets:
-            out.extend(self.members(net_id))
-        return out
+        return [ep for net_id in _names(self.endpoints_dir) for ep in self.members(net_id)]
 
     def save_endpoint(self, ep: dict) -> None:
         """Write one endpoint record (endpoints/<network id>/<container id>.json)."""
@@ -222,3 +183,7 @@ class Store:
     def save_ports(self, ports: list[dict]) -> None:
         """Write the published-ports table."""
         self.write_json(self.ports_file, ports)
+
+    def keep_ports(self, keep: Callable[[dict], bool]) -> None:
+        """Rewrite the published-ports table with only the entries ``keep`` accepts."""
+        self.save_ports([p for p in self.ports() if keep(p)])
