@@ -108,10 +108,10 @@ def prepare(root: Path, image_ref: str, profile: str = "micro", prefer_host_kern
         initrd = ensure_initramfs(layout, kernel)
         base, base_bytes = ensure_base_disk(layout, image, profile)
         art = Artifacts(
-            image=image_ref, image_id=image.id, profile=profile, kernel=kernel.vmlinuz, initrd=initrd,
+            image=image_ref, image_id=image.id, profile=profile, kernel=kernel.boot_image, initrd=initrd,
             base_disk=base, base_format="qcow2", kernel_version=kernel.version, image_config=cfg,
             sizes={
-                "kernel": disk.allocated_bytes(kernel.vmlinuz),
+                "kernel": disk.allocated_bytes(kernel.boot_image),
                 "initrd": disk.allocated_bytes(initrd),
                 "base_disk": base_bytes,
             },

@@ -37,6 +37,7 @@ from vmdriver.errors import (
     BootTimeout,
     InvalidSpec,
     LibvirtError,
+    LibvirtTimeout,
     NoSuchVm,
     VmDriverError,
     VmExists,
@@ -48,6 +49,9 @@ from vmdriver.readiness import READY, parse_exit, wait_marker
 __all__ = ["Artifacts", "BootReport", "ExecResult", "Vm", "VmDriver", "VmSpec"]
 
 MAX_MEMORY_MIB = 64 * 1024
+STOP_CALL_TIMEOUT = 10.0  # one libvirt call during stop (lookup, state, ACPI shutdown)
+DESTROY_TIMEOUT = 15.0  # libvirt's destroy: SIGTERM, up to 10 s, then SIGKILL
+KILL_WAIT = 5.0  # QEMU killed through its pid file when libvirt does not answer
 MAX_VCPUS = 64
 
 
@@ -189,14 +193,59 @@ class VmDriver:
                 self._accel, self._accel_reason = p.accel, p.reason
         return self._accel, self._accel_reason
 
+    def _conn_call(self, what: str, method: str, *args: Any) -> Any:
+        """Call a method of the connection; reconnect once if the connection turns out dead.
+
+        After a libvirtd restart the cached connection still says isAlive() (nothing read
+        the socket's EOF yet), and its next call fails with an RPC error ("Broken pipe").
+        """
+        libvirt = _libvirt()
+        for attempt in (0, 1):
+            try:
+                return getattr(self.conn, method)(*args)
+            except libvirt.libvirtError as exc:
+                if attempt == 0 and exc.get_error_domain() == libvirt.VIR_FROM_RPC:
+                    self._conn = None
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
     def _domain(self, name: str) -> Any | None:
         libvirt = _libvirt()
         try:
-            return self.conn.lookupByName(domain_name(name))
+            return self._conn_call("look up", "lookupByName", domain_name(name))
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None
             raise LibvirtError(f"cannot look up domain {domain_name(name)}: {exc.get_error_message()}") from exc
+
+    def _bounded(self, what: str, fn: Any, timeout: float) -> Any:
+        """fn() (libvirt calls) in a thread, LibvirtTimeout if it has not returned after `timeout` s.
+
+        A libvirt call can block for a long time: waiting for a domain's job lock (30 s per
+        call in libvirtd) or for a daemon that is still starting (re-probing QEMU). libvirt's
+        client has no per-call timeout; its calls release the GIL, so a thread can wait for
+        them. A call that times out keeps running in its thread and its connection is dropped.
+        """
+        import threading
+
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["ok"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                box["err"] = exc
+
+        t = threading.Thread(target=run, name=f"virtlab-libvirt-{what}", daemon=True)
+        t.start()
+        t.join(max(0.01, timeout))
+        if t.is_alive():
+            self._conn = None
+            raise LibvirtTimeout(f"libvirt did not {what} within {timeout:.1f} s")
+        if "err" in box:
+            raise box["err"]
+        return box.get("ok")
 
     def _record(self, name: str) -> dict[str, Any]:
         rec = records.load(self.layout, validate_name(name))
@@ -265,6 +314,16 @@ class VmDriver:
         for p in (art.kernel, art.initrd):
             if p is not None:
                 check_boot_file(p, self.layout.base)
+        if art.kernel is not None:
+            from vmdriver.kernel import bzimage_min_memory_mib
+
+            # A bzImage decompresses itself above its load address and hangs silently when
+            # RAM is short; say so now (the PVH ELF, when there is one, has no such floor).
+            floor = bzimage_min_memory_mib(art.kernel)
+            if floor and spec.memory_mib < floor + 4:
+                raise InvalidSpec(f"memory {spec.memory_mib} MiB is too small for kernel {art.kernel_version}: "
+                                  f"its bzImage needs about {floor + 4} MiB to decompress (no PVH ELF: "
+                                  f"see {art.kernel.parent}/vmlinux.none)")
         try:
             vm_dir.mkdir(mode=0o711)
         except FileExistsError as exc:
@@ -485,29 +544,57 @@ class VmDriver:
     # ------------------------------------------------------------ stop / remove
 
     def stop(self, name: str, timeout: float = 30) -> int | None:
-        """Stop the VM: agent stop (TERM, then KILL), ACPI shutdown, then destroy after `timeout`."""
+        """Stop the VM: agent stop (TERM, then KILL), ACPI shutdown, then destroy after `timeout`.
+
+        Every step is bounded: the graceful part by `timeout`, each libvirt call by what is
+        left of it (or STOP_CALL_TIMEOUT), destroy by DESTROY_TIMEOUT; when libvirt does not
+        answer in time, QEMU is killed through its pid file. So stop returns within about
+        timeout + DESTROY_TIMEOUT + KILL_WAIT whatever the guest or libvirtd do.
+        """
         rec = self._record(name)
-        dom = self._domain(name)
-        if dom is None or not self._active(dom):
-            return rec.get("exit_code")
+        dname = rec["domain"]
         deadline = time.monotonic() + max(0.0, timeout)
+
+        def left(cap: float = STOP_CALL_TIMEOUT) -> float:
+            return max(0.5, min(cap, deadline - time.monotonic()))
+
+        dom = None
         try:
-            with AgentClient(self._agent_path(name), timeout=min(5.0, max(timeout, 0.5))) as agent:
-                agent.stop(grace=max(1, min(int(timeout) - 1, 10)))
-        except (AgentError, VmDriverError):
+            dom = self._bounded(f"look up {dname}", lambda: self._domain(name), left())
+            if dom is None or not self._bounded(f"read the state of {dname}", lambda: self._active(dom), left()):
+                return rec.get("exit_code")
             try:
-                dom.shutdown()
-            except Exception:  # noqa: BLE001 - ACPI may be ignored; destroy follows
-                pass
-        while self._active(dom) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self._active(dom):
-            try:
-                dom.destroy()
-            except Exception:  # noqa: BLE001 - it may have stopped meanwhile
-                if self._active(dom):
+                path = self._bounded(f"read the XML of {dname}", lambda: self._agent_path(name), left())
+                with AgentClient(path, timeout=left(5.0)) as agent:
+                    agent.stop(grace=max(1, min(int(timeout) - 1, 10)))
+            except (AgentError, OSError, VmDriverError) as exc:
+                if isinstance(exc, LibvirtTimeout):
                     raise
+                try:
+                    self._bounded(f"shut down {dname}", dom.shutdown, left())
+                except LibvirtTimeout:
+                    raise
+                except Exception:  # noqa: BLE001 - ACPI may be refused or ignored; destroy follows
+                    pass
+            while time.monotonic() < deadline and self._bounded(
+                f"read the state of {dname}", lambda: self._active(dom), left()
+            ):
+                time.sleep(0.05)
+            if self._bounded(f"read the state of {dname}", lambda: self._active(dom), left()):
+                self._bounded(f"destroy {dname}", lambda: self._destroy(dom), DESTROY_TIMEOUT)
+        except LibvirtError:
+            # libvirt is stuck or gone: what destroy would do, without it.
+            if not _kill_qemu(dname, KILL_WAIT):
+                raise
         return self._exit_code(rec)
+
+    def _destroy(self, dom: Any) -> None:
+        """Destroy a domain; fine if it stopped meanwhile."""
+        try:
+            dom.destroy()
+        except Exception:  # noqa: BLE001 - it may have stopped meanwhile
+            if self._active(dom):
+                raise
 
     def kill(self, name: str) -> None:
         """Power the VM off at once (destroy)."""
@@ -564,7 +651,7 @@ class VmDriver:
         """VMs of this store, and orphans: domains that name this store but have no record."""
         libvirt = _libvirt()
         doms = {}
-        for dom in self._lv("list domains", self.conn.listAllDomains, 0):
+        for dom in self._lv("list domains", self._conn_call, "list domains", "listAllDomains", 0):
             n = dom.name()
             if n.startswith(DOMAIN_PREFIX):
                 doms[n] = dom
@@ -658,6 +745,39 @@ def _qemu_pid(dname: str) -> int | None:
         return int(Path(f"/run/libvirt/qemu/{dname}.pid").read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def _kill_qemu(dname: str, wait: float) -> bool:
+    """SIGKILL the QEMU of domain `dname` (from libvirt's pid file); True once it is gone.
+
+    Only a process whose command line names this guest is killed, so a stale pid file that
+    now points at another process is harmless.
+    """
+    import signal
+
+    pid = _qemu_pid(dname)
+    if pid is None:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    if not any(a.startswith(f"guest={dname},".encode()) or a == f"guest={dname}".encode() for a in cmdline):
+        return True
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                    return True  # dead; libvirtd reaps it
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _read_from(path: Path, offset: int) -> str:

@@ -44,6 +44,10 @@ class LibvirtError(VmDriverError):
     """libvirt refused or failed an operation."""
 
 
+class LibvirtTimeout(LibvirtError):
+    """A libvirt call did not return in time (a stuck job, a daemon still starting)."""
+
+
 class BootTimeout(VmDriverError):
     """The guest did not report ready within the timeout."""
 

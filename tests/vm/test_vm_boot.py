@@ -78,6 +78,44 @@ def test_boot_exec_stats_stop_remove(drv, vm_root):
     assert sentinel.read_text() == "secret\n"
 
 
+def test_micro_vm_with_64_mib_boots_and_serves_exec(drv):
+    """The issue's density guests: 64 MiB (the PVH ELF kernel and no tracefs make it fit)."""
+    name = unique("m64")
+    drv.create(VmSpec(image="busybox", name=name, memory_mib=64, cmd=["sleep", "600"]))
+    art = drv.prepare("busybox")
+    boot = drv.start(name, timeout=120)
+    assert 0 < boot.guest["init"] <= boot.guest["ready"]
+    meminfo = drv.exec(name, ["cat", "/proc/meminfo"]).stdout.decode()
+    fields = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in meminfo.splitlines())}
+    assert fields["MemTotal"] < 64 << 10  # really a 64 MiB guest
+    assert fields["MemAvailable"] > 2 << 10  # with room left to run something
+    r = drv.exec(name, ["sh", "-c", "head -c 1000000 /dev/zero | wc -c; echo ok"])
+    assert (r.exit_code, r.stdout.split()) == (0, [b"1000000", b"ok"])
+    if art.kernel is not None and art.kernel.name == "vmlinux":
+        assert b"Kernel panic" not in drv.logs(name)
+    assert drv.stop(name, timeout=20) == 143
+
+
+def test_stop_of_a_guest_that_ignores_shutdown_is_bounded(drv):
+    """A paused guest answers neither the agent nor ACPI: stop must destroy it after its timeout."""
+    from vmdriver.driver import DESTROY_TIMEOUT, KILL_WAIT
+
+    name = unique("hung")
+    vm = drv.create(VmSpec(image="busybox", name=name, cmd=["sleep", "600"]))
+    drv.start(name, timeout=120)
+    drv.conn.lookupByName(vm.domain).suspend()
+    timeout = 4.0
+    t0 = time.monotonic()
+    drv.stop(name, timeout=timeout)
+    took = time.monotonic() - t0
+    # A behaviour bound, generous on a loaded host: the timeout, then destroy, never the
+    # 30 s job waits or unbounded waits an unbounded stop could add up.
+    assert took < timeout + DESTROY_TIMEOUT + KILL_WAIT, took
+    assert took >= timeout - 0.5  # it did wait for the guest first
+    assert [v.state for v in drv.list() if v.name == name] == ["stopped"]
+    assert _qemu_pids(vm.domain) == []
+
+
 def test_cli_run_rm_passes_output_and_exit_code(vm_root):
     name = unique("cli")
     r = subprocess.run([VIRTLAB, "--root", str(vm_root), "vm", "run", "--rm", "--name", name, "busybox",
