@@ -288,7 +288,8 @@ class Runner:
                         if failures[name] >= max_failures:
                             failed.add(name)
                         # The shared instance may be what broke: the next workload gets a fresh one.
-                        pooled = ctx.pool.pop(name, None) if getattr(w, "pooled", False) else None
+                        key = w.pool_key(b) if hasattr(w, "pool_key") else name
+                        pooled = ctx.pool.pop(key, None) if getattr(w, "pooled", False) else None
                         if pooled is not None:
                             try:
                                 pooled.destroy()

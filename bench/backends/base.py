@@ -38,6 +38,18 @@ class LaunchSpec:
     env: dict[str, str] = field(default_factory=dict)
     ready_marker: bytes = b"VIRTLAB_READY"
     ready_timeout: float = 120.0
+    # Reachable from the host (the network workload): the backend's bridge, a veth or tap the
+    # harness makes, or the host itself. Off by default: instances have their loopback only.
+    network: bool = False
+
+
+@dataclass
+class HostLink:
+    """How the host and an instance reach each other: the host's address on the link, the instance's, and what the link is."""
+
+    host_addr: str
+    instance_addr: str | None
+    path: str
 
 
 @dataclass
@@ -76,6 +88,8 @@ class Instance:
         self.ready: float | None = None
         self.phases: dict[str, float] = {}
         self.metadata: dict[str, Any] = {}
+        # Set by launch() when the spec asked for a network reachable from the host.
+        self.link: HostLink | None = None
         self._destroyed = False
         self._lock = threading.Lock()
 
@@ -173,8 +187,12 @@ class Backend:
         raise NotImplementedError
 
     def limits(self) -> dict[str, int]:
-        """Host or backend limits that cap how many instances can run at once (for density)."""
-        return {}
+        """Host or backend limits that cap how many instances can run at once (for density).
+
+        Every backend runs host processes (probes, monitors, QEMU), so the host's own
+        limits apply to all; VM backends add their guest memory.
+        """
+        return host_limits()
 
     @staticmethod
     def pid_max_limit() -> dict[str, int]:
@@ -230,6 +248,22 @@ class Backend:
 
 
 # ------------------------------------------------------------- shared helpers
+
+
+def host_limits() -> dict[str, int]:
+    """pid_max, threads-max and this process's open-file limits: what can stop density besides memory."""
+    import resource
+
+    out = Backend.pid_max_limit()
+    try:
+        out["threads_max"] = int(Path("/proc/sys/kernel/threads-max").read_text())
+    except (OSError, ValueError):
+        pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    out["nofile_soft"] = int(soft)
+    if hard != resource.RLIM_INFINITY:
+        out["nofile_hard"] = int(hard)
+    return out
 
 
 def wait_marker(stream: Any, marker: bytes, timeout: float, what: str, proc: subprocess.Popen | None = None) -> float:

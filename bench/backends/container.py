@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, Prepared, descendants
+from bench.backends.base import Backend, ExecResult, HostLink, Instance, LaunchSpec, Prepared, descendants
 from bench.errors import LaunchError
 from bench.image import dir_bytes
 
@@ -131,7 +131,8 @@ class ContainerBackend(Backend):
 
     def info(self) -> dict[str, Any]:
         """How containers are run."""
-        return {"kind": self.kind, "engine": "runtime.engine", "network": "none (loopback only, like the peers)"}
+        return {"kind": self.kind, "engine": "runtime.engine",
+                "network": "none (loopback only, like the peers); the network workload: the engine's bridge network"}
 
     def prepare(self, image: Any) -> Prepared:
         """The engine uses the bench image straight from the store; shared bytes = the image's layers."""
@@ -164,7 +165,8 @@ class ContainerBackend(Backend):
         inst = self._track(ContainerInstance(self, name))
         try:
             inst.requested = time.time()
-            kwargs: dict[str, Any] = {"image": self.image_ref, "cmd": list(spec.argv), "name": name, "network": "none"}
+            kwargs: dict[str, Any] = {"image": self.image_ref, "cmd": list(spec.argv), "name": name,
+                                      "network": "bridge" if spec.network else "none"}
             if spec.env:
                 kwargs["env"] = dict(spec.env)
             if spec.memory_mib:
@@ -179,12 +181,22 @@ class ContainerBackend(Backend):
             self.engine.start(c.id)
             inst.ready = float(self.engine.wait_output(c.id, spec.ready_marker, spec.ready_timeout))
             inst.phases = self._phases(inst)
+            if spec.network:
+                inst.link = self._link(inst)
         except BaseException as exc:
             inst.destroy()
             if isinstance(exc, Exception) and not isinstance(exc, LaunchError):
                 raise LaunchError(f"container {name}: {exc}") from exc
             raise
         return inst
+
+    def _link(self, inst: ContainerInstance) -> HostLink:
+        """The bridge's gateway (the host's address on it) and the container's address, from inspect."""
+        nets = (inst.inspect().get("NetworkSettings") or {}).get("Networks") or {}
+        for net in nets.values():
+            if net.get("Gateway") and net.get("IPAddress"):
+                return HostLink(net["Gateway"], net["IPAddress"], "the engine's bridge network (veth + Linux bridge)")
+        raise LaunchError(f"container {inst.name}: no bridge address in inspect ({nets})")
 
     def _phases(self, inst: ContainerInstance) -> dict[str, float]:
         """engine / create / start / exec from the engine's own timestamps."""

@@ -13,6 +13,7 @@ from bench import probe
 from bench.backends.base import (
     Backend,
     ExecResult,
+    HostLink,
     Instance,
     LaunchSpec,
     Prepared,
@@ -122,6 +123,8 @@ class NativeBackend(Backend):
             inst.ready = wait_marker(inst.proc.stdout, spec.ready_marker, spec.ready_timeout, f"native {name}",
                                      inst.proc)
             inst.phases = {"exec": inst.ready - inst.requested}
+            if spec.network:
+                inst.link = HostLink("127.0.0.1", "127.0.0.1", "host loopback (native: both ends are host processes)")
         except BaseException as exc:
             inst.destroy()
             if isinstance(exc, OSError):

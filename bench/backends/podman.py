@@ -18,7 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, MarkerWatcher, Prepared, run_cmd
+from bench.backends.base import (
+    Backend,
+    ExecResult,
+    HostLink,
+    Instance,
+    LaunchSpec,
+    MarkerWatcher,
+    Prepared,
+    run_cmd,
+)
 from bench.backends.hostfs import umount_under
 from bench.errors import LaunchError
 from bench.image import dir_bytes
@@ -34,6 +43,7 @@ class PodmanInstance(Instance):
         super().__init__(backend, name)
         self.backend: PodmanBackend = backend
         self.read_fd: int | None = None
+        self.hostnet: Any = None
         self.exists = False
         self._inspect: dict[str, Any] | None = None
 
@@ -87,6 +97,9 @@ class PodmanInstance(Instance):
             if self.read_fd is not None:
                 os.close(self.read_fd)
                 self.read_fd = None
+            if self.hostnet is not None:
+                self.hostnet.remove()
+                self.hostnet = None
 
 
 class PodmanBackend(Backend):
@@ -178,7 +191,23 @@ class PodmanBackend(Backend):
         inst = self._track(PodmanInstance(self, name))
         read_fd, write_fd = os.pipe()
         inst.read_fd = read_fd
-        args = ["run", "-d", "--name", name, "--network", "none", *ULIMITS, "--preserve-fds", "1",
+        network = "none"
+        if spec.network:
+            # A veth into a namespace the harness makes (bench/backends/hostnet.py), joined with
+            # --network ns:. Podman's own bridge (CNI here) would leave its bridge and firewall
+            # chains on the host after the run.
+            from bench.backends import hostnet
+
+            try:
+                inst.hostnet = hostnet.veth_netns()
+            except BaseException:
+                os.close(write_fd)
+                inst.destroy()
+                raise
+            network = f"ns:{inst.hostnet.netns_path}"
+            inst.link = HostLink(inst.hostnet.host_addr, inst.hostnet.instance_addr,
+                                 "veth pair into a netns the harness made (podman --network ns:), /30, no route beyond")
+        args = ["run", "-d", "--name", name, "--network", network, *ULIMITS, "--preserve-fds", "1",
                 "--env", "VIRTLAB_READY_FD=3"]
         for k, v in spec.env.items():
             args += ["--env", f"{k}={v}"]
@@ -212,7 +241,7 @@ class PodmanBackend(Backend):
 
     def limits(self) -> dict[str, int]:
         """pid_max bounds the processes (two per container: conmon and the workload)."""
-        return self.pid_max_limit()
+        return super().limits()
 
     def cleanup(self) -> None:
         """Destroy live containers, then unmount what podman's storage left mounted."""

@@ -15,7 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, Prepared, kill_process_group
+from bench.backends.base import (
+    Backend,
+    ExecResult,
+    HostLink,
+    Instance,
+    LaunchSpec,
+    Prepared,
+    kill_process_group,
+)
 from bench.backends.vm import vmdriver_reason
 from bench.errors import LaunchError, ReadyTimeout
 
@@ -28,6 +36,7 @@ class QemuDirectInstance(Instance):
         self.backend: QemuDirectBackend = backend
         self.run_dir = run_dir
         self.proc: subprocess.Popen | None = None
+        self.hostnet: Any = None
 
     def _exec(self, argv: list[str], timeout: float) -> ExecResult:
         from vmdriver.agent import AgentClient
@@ -59,6 +68,9 @@ class QemuDirectInstance(Instance):
         from vmdriver import qemu
 
         qemu.cleanup(self.run_dir)
+        if self.hostnet is not None:
+            self.hostnet.remove()
+            self.hostnet = None
 
 
 class QemuDirectBackend(Backend):
@@ -121,6 +133,13 @@ class QemuDirectBackend(Backend):
             vspec = VmSpec(image=self.image_ref, name=name, profile="micro", memory_mib=spec.memory_mib or self.memory_mib,
                            vcpus=spec.vcpus, cmd=list(spec.argv))
             argv = qemu.direct_command(self.art, vspec, self.accel or "tcg", run_dir=run_dir)
+            if spec.network:
+                from bench.backends import hostnet
+
+                inst.hostnet = hostnet.tap()
+                argv = self._with_tap(argv, vspec, inst.hostnet)
+                inst.link = HostLink(inst.hostnet.host_addr, inst.hostnet.instance_addr,
+                                     "tap device the harness made (virtio-net, no vhost), /30, no route beyond")
             with open(run_dir / "qemu.log", "wb") as log:
                 inst.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
             inst.created = time.time()
@@ -141,6 +160,28 @@ class QemuDirectBackend(Backend):
             raise
         return inst
 
+    def _with_tap(self, argv: list[str], vspec: Any, link: Any) -> list[str]:
+        """direct_command's argv plus a virtio NIC on the tap, and the guest config with its address.
+
+        direct_command has no network option, so the guest config (fw_cfg) is rebuilt with the
+        VM driver's own functions, the address added and no gateway (no route beyond the link).
+        """
+        from vmdriver import qemu
+        from vmdriver.domain import fwcfg_value, guest_config
+        from vmdriver.network import random_mac
+
+        cfg = guest_config(vspec.name, qemu.guest_argv(self.art.image_config, vspec.cmd),
+                           list(self.art.image_config.get("Env") or []),
+                           self.art.image_config.get("WorkingDir") or "/", net_addr=link.instance_cidr, net_gw="")
+        out = list(argv)
+        i = next((k for k, a in enumerate(out) if a.startswith(f"name={qemu.FWCFG_CONFIG},string=")), None)
+        if i is None:
+            raise LaunchError("qemu-direct: direct_command's argv has no guest config to extend")
+        out[i] = f"name={qemu.FWCFG_CONFIG},string={fwcfg_value(cfg)}"
+        out[-1:-1] = ["-netdev", f"tap,id=vlnet,ifname={link.host_if},script=no,downscript=no",
+                      "-device", f"virtio-net-pci,netdev=vlnet,mac={random_mac()}"]
+        return out
+
     def limits(self) -> dict[str, int]:
-        """Guest memory bounds density."""
-        return {"guest_memory_mib": self.memory_mib}
+        """Guest memory bounds density; the host's limits still apply to the QEMU processes."""
+        return {**super().limits(), "guest_memory_mib": self.memory_mib}

@@ -19,6 +19,7 @@ from typing import Any
 from bench.backends.base import (
     Backend,
     ExecResult,
+    HostLink,
     Instance,
     LaunchSpec,
     MarkerWatcher,
@@ -39,6 +40,7 @@ class RuncInstance(Instance):
         self.backend: RuncBackend = backend
         self.bundle = bundle
         self.read_fd: int | None = None
+        self.hostnet: Any = None
         self.created_in_runc = False
 
     def _runc(self, *args: str, timeout: float = 60.0, **kw: Any) -> subprocess.CompletedProcess:
@@ -86,6 +88,9 @@ class RuncInstance(Instance):
         except OSError as exc:
             errors.append(str(exc))
         shutil.rmtree(self.bundle, ignore_errors=True)
+        if self.hostnet is not None:
+            self.hostnet.remove()
+            self.hostnet = None
         if errors:
             raise LaunchError("; ".join(errors))
 
@@ -124,7 +129,8 @@ class RuncBackend(Backend):
     def info(self) -> dict[str, Any]:
         """Version and how bundles are made."""
         return {"kind": self.kind, "version": self._version(), "rootfs": "overlay per instance over the shared image",
-                "network": "own netns, loopback only", "config": "runc spec defaults"}
+                "network": "own netns, loopback only; the network workload: a veth into a netns the harness makes",
+                "config": "runc spec defaults"}
 
     def prepare(self, image: Any) -> Prepared:
         """Take the flattened image as the shared lower dir, and `runc spec` as the config template."""
@@ -144,7 +150,7 @@ class RuncBackend(Backend):
                                  parts={"rootfs": image.size_bytes})
         return self.prepared
 
-    def _config(self, spec: LaunchSpec, name: str, rootfs: Path) -> dict[str, Any]:
+    def _config(self, spec: LaunchSpec, name: str, rootfs: Path, netns: str | None = None) -> dict[str, Any]:
         assert self.template is not None
         cfg = json.loads(json.dumps(self.template))
         cfg["root"] = {"path": str(rootfs), "readonly": False}
@@ -155,6 +161,10 @@ class RuncBackend(Backend):
         cfg["hostname"] = name[:63]
         if spec.memory_mib:
             cfg.setdefault("linux", {}).setdefault("resources", {})["memory"] = {"limit": spec.memory_mib << 20}
+        if netns:
+            for ns in cfg.setdefault("linux", {}).setdefault("namespaces", []):
+                if ns.get("type") == "network":
+                    ns["path"] = netns
         return cfg
 
     def launch(self, spec: LaunchSpec) -> RuncInstance:
@@ -171,7 +181,14 @@ class RuncBackend(Backend):
             for d in ("upper", "work", "rootfs"):
                 (bundle / d).mkdir(parents=True)
             mount_overlay(self.lower, bundle / "upper", bundle / "work", bundle / "rootfs")
-            (bundle / "config.json").write_text(json.dumps(self._config(spec, name, bundle / "rootfs")))
+            if spec.network:
+                from bench.backends import hostnet
+
+                inst.hostnet = hostnet.veth_netns()
+                inst.link = HostLink(inst.hostnet.host_addr, inst.hostnet.instance_addr,
+                                     "veth pair into a netns the harness made (runc joins it by path), /30, no route beyond")
+            netns = inst.hostnet.netns_path if inst.hostnet else None
+            (bundle / "config.json").write_text(json.dumps(self._config(spec, name, bundle / "rootfs", netns)))
             t_engine = time.time()
             watcher = MarkerWatcher(read_fd, spec.ready_marker, spec.ready_timeout, f"runc {name}")
             # Set before the call: an interrupt during `runc create` must still lead to `runc delete`.
@@ -203,8 +220,8 @@ class RuncBackend(Backend):
         return inst
 
     def limits(self) -> dict[str, int]:
-        """pid_max bounds how many processes (so containers) can exist."""
-        return self.pid_max_limit()
+        """pid_max bounds how many processes (so containers) can exist; each instance also holds a pipe here."""
+        return super().limits()
 
     def cleanup(self) -> None:
         """Destroy live containers and remove the private runc state."""

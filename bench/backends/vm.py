@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import Backend, ExecResult, Instance, LaunchSpec, Prepared
+from bench.backends.base import Backend, ExecResult, HostLink, Instance, LaunchSpec, Prepared
 from bench.errors import LaunchError
 
 # libvirt errors that mean the connection died (libvirtd restarted), not that the VM failed.
@@ -174,7 +174,7 @@ class VmBackend(Backend):
             inst.requested = time.time()
             vm = self.call("create", VmSpec(image=self.image_ref, name=name, profile=self.profile,
                                            memory_mib=spec.memory_mib or self.memory_mib, vcpus=spec.vcpus,
-                                           cmd=list(spec.argv)))
+                                           cmd=list(spec.argv), network="virtlab" if spec.network else None))
             inst.defined = True
             inst.name = getattr(vm, "name", name) or name
             inst.created = time.time()
@@ -185,6 +185,8 @@ class VmBackend(Backend):
             self.accel = boot.accel
             self.accel_reason = boot.accel_reason
             inst.metadata.update({"accel": boot.accel, "driver_requested": boot.requested})
+            if spec.network:
+                inst.link = self._link(inst, getattr(vm, "address", None))
         except BaseException as exc:
             inst.destroy()
             if isinstance(exc, Exception) and not isinstance(exc, LaunchError):
@@ -192,6 +194,25 @@ class VmBackend(Backend):
             raise
         return inst
 
+    def _link(self, inst: VmInstance, address: str | None) -> HostLink:
+        """The isolated libvirt network: the host's bridge address and the guest's static one.
+
+        The micro guest's init applies the address; the full profile's distro init does not
+        (no DHCP on that network), so the probe sets it inside the guest through the agent.
+        """
+        from vmdriver.network import BRIDGE, GATEWAY, NETWORK_NAME
+
+        if not address:
+            raise LaunchError(f"{self.name} {inst.name}: the VM driver assigned no address on {NETWORK_NAME}")
+        how = "the guest's init"
+        if self.profile == "full":
+            r = inst.exec([inst.probe, "netup", address], timeout=60)
+            if r.exit_code != 0:
+                raise LaunchError(f"{self.name} {inst.name}: cannot set {address} in the guest: {r.stderr.strip()}")
+            how = "virtlab-probe netup in the guest (the full profile's init does not apply it)"
+        return HostLink(str(GATEWAY), address.split("/")[0],
+                        f"libvirt network {NETWORK_NAME} (bridge {BRIDGE}, no forward; virtio-net; address set by {how})")
+
     def limits(self) -> dict[str, int]:
-        """Guest memory bounds VM density long before pids or files."""
-        return {"guest_memory_mib": self.memory_mib}
+        """Guest memory bounds VM density long before pids or files; the host's limits still apply."""
+        return {**super().limits(), "guest_memory_mib": self.memory_mib}

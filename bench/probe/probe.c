@@ -13,6 +13,9 @@
  *   fork N                  N fork + execve(self, noop) + wait
  *   fileio DIR MB           sequential write + fsync, then read, of an MB-sized file in DIR
  *   net MB [ROUNDS]         TCP over the instance's loopback: throughput, then round trips
+ *   netserve ADDR [PORT]    host end of the host <-> instance test: print port= and VIRTLAB_READY, serve one client
+ *   netclient ADDR PORT MB [ROUNDS]  instance end: MB up, MB down, then 1-byte round trips; prints the rates
+ *   netup ADDR/PREFIX [IFACE]  set an interface's IPv4 address and bring it up (guests without `ip`)
  *   http PORT [N]           HTTP/1.0 server on PORT; with N, serve itself N requests over loopback
  *   isolation TOKEN PID     facts about what the instance can see and do, for the isolation matrix
  *                           (escape probes: mount tmpfs, mknod + open a block device, open /dev/mem,
@@ -28,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -36,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -425,6 +430,260 @@ static int cmd_net(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Host <-> instance TCP: `netserve` runs on one end (the host), `netclient` on the other
+ * (inside the instance), over the backend's bridge, veth or tap (or the host's loopback
+ * for native).  One connection: a header line, MB MiB client->server (ended by a 1-byte
+ * acknowledgement), MB MiB server->client, then ROUNDS 1-byte round trips.  The client
+ * times everything, inside the instance, with CLOCK_MONOTONIC.
+ */
+#define NET_HEADER "VLNET1"
+#define NET_TIMEOUT_S 60
+
+static int parse_addr(const char *s, struct sockaddr_in *a, int port)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, s, &a->sin_addr) == 1 ? 0 : -1;
+}
+
+static void set_timeouts(int s, int seconds)
+{
+	struct timeval tv = {.tv_sec = seconds};
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int write_full(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int cmd_netserve(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: virtlab-probe netserve ADDR [PORT]\n");
+		return 2;
+	}
+	int port = argc > 3 ? (int)parse_long(argv[3], "port", 0, 65535) : 0;
+	struct sockaddr_in a;
+	if (parse_addr(argv[2], &a, port) < 0) {
+		fprintf(stderr, "virtlab-probe: invalid IPv4 address %s\n", argv[2]);
+		return 2;
+	}
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 4) < 0) {
+		fprintf(stderr, "virtlab-probe: listen on %s:%d: %s\n", argv[2], port, strerror(errno));
+		return 1;
+	}
+	socklen_t len = sizeof(a);
+	getsockname(ls, (struct sockaddr *)&a, &len);
+	printf("port=%d\n", ntohs(a.sin_port));
+	fflush(stdout);
+	announce_ready();
+	set_timeouts(ls, NET_TIMEOUT_S); /* accept gives up too: a client that never comes is an error */
+	int c = accept(ls, NULL, NULL);
+	if (c < 0) {
+		fprintf(stderr, "virtlab-probe: no client within %ds: %s\n", NET_TIMEOUT_S, strerror(errno));
+		return 1;
+	}
+	close(ls);
+	set_timeouts(c, NET_TIMEOUT_S);
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	char hdr[64] = {0};
+	size_t got = 0;
+	while (got < sizeof(hdr) - 1 && (got == 0 || hdr[got - 1] != '\n')) {
+		ssize_t n = read(c, hdr + got, 1);
+		if (n <= 0) {
+			fprintf(stderr, "virtlab-probe: no header from the client\n");
+			return 1;
+		}
+		got += (size_t)n;
+	}
+	long mb = 0, rounds = 0;
+	if (sscanf(hdr, NET_HEADER " %ld %ld", &mb, &rounds) != 2 || mb < 1 || mb > (1L << 20) || rounds < 0 ||
+	    rounds > (1L << 24)) {
+		fprintf(stderr, "virtlab-probe: bad header %s\n", hdr);
+		return 1;
+	}
+	size_t chunk = 128 * 1024;
+	char *buf = calloc(1, chunk);
+	for (long left = mb * (long)MIB; left > 0;) {
+		ssize_t n = read(c, buf, left < (long)chunk ? (size_t)left : chunk);
+		if (n <= 0) {
+			fprintf(stderr, "virtlab-probe: upload cut short: %s\n", n < 0 ? strerror(errno) : "EOF");
+			return 1;
+		}
+		left -= n;
+	}
+	if (write_full(c, "k", 1) < 0)
+		return 1;
+	for (long left = mb * (long)MIB; left > 0; left -= (long)chunk)
+		if (write_full(c, buf, left < (long)chunk ? (size_t)left : chunk) < 0) {
+			fprintf(stderr, "virtlab-probe: download cut short: %s\n", strerror(errno));
+			return 1;
+		}
+	char b;
+	for (long r = 0; r < rounds; r++) {
+		if (read_full(c, &b, 1) < 0 || write_full(c, &b, 1) < 0) {
+			fprintf(stderr, "virtlab-probe: round trip %ld failed\n", r);
+			return 1;
+		}
+	}
+	close(c);
+	free(buf);
+	printf("served_mb=%ld\nserved_rounds=%ld\n", mb, rounds);
+	return 0;
+}
+
+static int cmd_netclient(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: virtlab-probe netclient ADDR PORT MB [ROUNDS]\n");
+		return 2;
+	}
+	int port = (int)parse_long(argv[3], "port", 1, 65535);
+	long mb = parse_long(argv[4], "MB", 1, 1 << 20);
+	long rounds = argc > 5 ? parse_long(argv[5], "rounds", 1, 1 << 24) : 1000;
+	struct sockaddr_in a;
+	if (parse_addr(argv[2], &a, port) < 0) {
+		fprintf(stderr, "virtlab-probe: invalid IPv4 address %s\n", argv[2]);
+		return 2;
+	}
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	set_timeouts(s, 10); /* SO_SNDTIMEO bounds connect() too: an unreachable host fails in 10 s */
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		fprintf(stderr, "virtlab-probe: connect to %s:%d: %s\n", argv[2], port, strerror(errno));
+		return 1;
+	}
+	set_timeouts(s, NET_TIMEOUT_S);
+	int one = 1;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	char hdr[64];
+	int hl = snprintf(hdr, sizeof(hdr), NET_HEADER " %ld %ld\n", mb, rounds);
+	if (write_full(s, hdr, (size_t)hl) < 0)
+		return 1;
+	size_t chunk = 128 * 1024;
+	char *buf = calloc(1, chunk);
+	double t0 = now();
+	for (long left = mb * (long)MIB; left > 0; left -= (long)chunk)
+		if (write_full(s, buf, left < (long)chunk ? (size_t)left : chunk) < 0) {
+			fprintf(stderr, "virtlab-probe: upload to %s failed: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+	char ack;
+	if (read_full(s, &ack, 1) < 0) {
+		fprintf(stderr, "virtlab-probe: no acknowledgement from %s\n", argv[2]);
+		return 1;
+	}
+	double up = now() - t0;
+	double t1 = now();
+	for (long left = mb * (long)MIB; left > 0;) {
+		ssize_t n = read(s, buf, left < (long)chunk ? (size_t)left : chunk);
+		if (n <= 0) {
+			fprintf(stderr, "virtlab-probe: download from %s cut short\n", argv[2]);
+			return 1;
+		}
+		left -= n;
+	}
+	double down = now() - t1;
+	double t2 = now();
+	for (long r = 0; r < rounds; r++) {
+		char b = 'x';
+		if (write_full(s, &b, 1) < 0 || read_full(s, &b, 1) < 0) {
+			fprintf(stderr, "virtlab-probe: round trip %ld to %s failed\n", r, argv[2]);
+			return 1;
+		}
+	}
+	double rdt = now() - t2;
+	close(s);
+	free(buf);
+	printf("peer=%s\nmb=%ld\nup_seconds=%.9f\ngbit_per_s=%.6f\ndown_seconds=%.9f\nrx_gbit_per_s=%.6f\n"
+	       "rounds=%ld\nrtt_us=%.3f\n",
+	       argv[2], mb, up, (double)mb * MIB * 8 / up / 1e9, down, (double)mb * MIB * 8 / down / 1e9, rounds,
+	       rdt * 1e6 / rounds);
+	return 0;
+}
+
+/*
+ * Give an interface an IPv4 address and bring it up (ioctl, no `ip` needed in the image).
+ * For guests whose init does not apply the address the VM driver assigned (the full profile).
+ */
+static int cmd_netup(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: virtlab-probe netup ADDR/PREFIX [IFACE]\n");
+		return 2;
+	}
+	char addr[64];
+	snprintf(addr, sizeof(addr), "%s", argv[2]);
+	char *slash = strchr(addr, '/');
+	long prefix = 24;
+	if (slash) {
+		*slash = 0;
+		prefix = parse_long(slash + 1, "prefix", 1, 32);
+	}
+	char ifname[IFNAMSIZ] = {0};
+	if (argc > 3) {
+		snprintf(ifname, sizeof(ifname), "%.15s", argv[3]);
+	} else {
+		/* The first interface that is not the loopback (eth0, enp1s0, ...). */
+		DIR *d = opendir("/sys/class/net");
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] == '.' || !strcmp(e->d_name, "lo"))
+				continue;
+			if (!ifname[0] || strcmp(e->d_name, ifname) < 0)
+				snprintf(ifname, sizeof(ifname), "%.15s", e->d_name);
+		}
+		if (d)
+			closedir(d);
+	}
+	if (!ifname[0]) {
+		fprintf(stderr, "virtlab-probe: no network interface besides lo\n");
+		return 1;
+	}
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	sin->sin_family = AF_INET;
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1) {
+		fprintf(stderr, "virtlab-probe: invalid IPv4 address %s\n", addr);
+		return 2;
+	}
+	if (s < 0 || ioctl(s, SIOCSIFADDR, &ifr) < 0) {
+		fprintf(stderr, "virtlab-probe: set address of %s: %s\n", ifname, strerror(errno));
+		return 1;
+	}
+	sin->sin_addr.s_addr = prefix == 32 ? 0xffffffffu : htonl(~((1u << (32 - prefix)) - 1));
+	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) {
+		fprintf(stderr, "virtlab-probe: set netmask of %s: %s\n", ifname, strerror(errno));
+		return 1;
+	}
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr)) < 0) {
+		fprintf(stderr, "virtlab-probe: bring %s up: %s\n", ifname, strerror(errno));
+		return 1;
+	}
+	close(s);
+	printf("iface=%s\naddr=%s/%ld\n", ifname, addr, prefix);
+	return 0;
+}
+
 static const char HTTP_REPLY[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
 				 "Connection: close\r\n\r\nhello virtlab\n";
 
@@ -774,7 +1033,8 @@ static int cmd_forkbomb(int argc, char **argv)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: virtlab-probe ready|noop|cpu|mem|syscall|fork|fileio|net|http|isolation|"
+	fprintf(stderr, "usage: virtlab-probe ready|noop|cpu|mem|syscall|fork|fileio|net|netserve|netclient|netup|"
+			"http|isolation|"
 			"canary|memhog|forkbomb ARGS\n");
 }
 
@@ -803,6 +1063,12 @@ int main(int argc, char **argv)
 		rc = cmd_fileio(argc, argv);
 	else if (!strcmp(c, "net"))
 		rc = cmd_net(argc, argv);
+	else if (!strcmp(c, "netserve"))
+		rc = cmd_netserve(argc, argv);
+	else if (!strcmp(c, "netclient"))
+		rc = cmd_netclient(argc, argv);
+	else if (!strcmp(c, "netup"))
+		rc = cmd_netup(argc, argv);
 	else if (!strcmp(c, "http"))
 		rc = cmd_http(argc, argv);
 	else if (!strcmp(c, "isolation"))

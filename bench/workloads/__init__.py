@@ -28,10 +28,11 @@ def create(name: str):
         from bench.workloads.isolation import Isolation
 
         return Isolation()
-    from bench.workloads.perf import SPECS, Perf
+    from bench.workloads.perf import SPECS
+    from bench.workloads.perf import create as create_perf
 
     if name in SPECS:
-        return Perf(SPECS[name])
+        return create_perf(name)
     raise ConfigError(f"unknown workload {name!r}: choose from {', '.join(NAMES)}")
 
 

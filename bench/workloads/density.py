@@ -28,6 +28,15 @@ def count_processes() -> int:
     return sum(1 for e in os.listdir("/proc") if e.isdigit())
 
 
+def threads_in_use() -> int:
+    """Threads on the host (each takes a PID, so pid_max counts these), from /proc/loadavg."""
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[1])
+    except (OSError, ValueError, IndexError):
+        return count_processes()
+
+
 def open_fds() -> int:
     """File descriptors this harness holds (each runc/podman instance keeps a pipe)."""
     try:
@@ -88,7 +97,14 @@ class Density(Workload):
         timeout = float(ctx.param("boot", "ready_timeout", 180.0))
         limits = backend.limits()
         pid_max = int(limits.get("pid_max") or 0)
-        nofile_soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        threads_max = int(limits.get("threads_max") or 0)
+        # Each runc/podman instance keeps a pipe in this process: use the whole hard limit, as
+        # docker does, so the soft default is not what stops the count.
+        nofile0 = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if nofile0[0] < nofile0[1]:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile0[1], nofile0[1]))
+        nofile_soft, nofile_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limits = {**limits, "nofile_soft": int(nofile_soft)}
         instances: list[Instance] = []
         curve: list[Sample] = []
         avail0 = mem_available()
@@ -113,11 +129,16 @@ class Density(Workload):
                 if mem_available() - per < floor:
                     stopped_by = f"memory floor (MemAvailable below {floor >> 20} MiB)"
                     break
-                if pid_max and count_processes() > 0.9 * pid_max:
-                    stopped_by = f"pid_max ({pid_max}): 90% of the host's PIDs in use"
+                threads = threads_in_use()
+                if pid_max and threads > 0.9 * pid_max:
+                    stopped_by = f"pids: pid_max ({pid_max}), {threads} threads in use (over 90%)"
+                    break
+                if threads_max and threads > 0.9 * threads_max:
+                    stopped_by = f"pids: threads-max ({threads_max}), {threads} threads in use (over 90%)"
                     break
                 if open_fds() > 0.9 * nofile_soft:
-                    stopped_by = f"nofile of the harness ({nofile_soft})"
+                    hard = "unlimited" if nofile_hard == resource.RLIM_INFINITY else nofile_hard
+                    stopped_by = f"nofile: the harness holds {open_fds()} files, limit {nofile_soft} (hard {hard})"
                     break
                 try:
                     inst = backend.launch(LaunchSpec(argv=[IN_IMAGE, "ready"], ready_timeout=timeout))
@@ -131,6 +152,9 @@ class Density(Workload):
                 curve.append(ctx.sample(backend, self.name, "density.mem_used", avail0 - mem_available(), "bytes",
                                         n=len(instances), method="MemAvailable delta"))
             n = len(instances)
+            at_stop = {"instances": n, "threads": threads_in_use(), "processes": count_processes(),
+                       "open_fds": open_fds(), "mem_available_bytes": mem_available(),
+                       "seconds": round(time.time() - t0, 3)}
             time.sleep(float(ctx.param("density", "settle_s", 1.0)))
             delta = avail0 - mem_available()
             pids = sorted({p for inst in instances for p in inst.host_pids()})
@@ -139,7 +163,7 @@ class Density(Workload):
             samples = [
                 ctx.sample(backend, self.name, "density.count", n, "instances", stopped_by=stopped_by,
                            capped_by_suite=capped_by_suite, cap=cap, detail=detail, limits=limits,
-                           memory_budget_bytes=budget),
+                           memory_budget_bytes=budget, at_stop=at_stop),
                 *curve,
             ]
             if n:
@@ -159,6 +183,7 @@ class Density(Workload):
                     inst.destroy()
                 except Exception as exc:  # noqa: BLE001 - destroy the rest, report
                     ctx.log(f"density: cannot destroy {inst!r}: {exc}")
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile0)
 
     def describe(self) -> dict[str, Any]:
         """For docs and `bench ls`."""

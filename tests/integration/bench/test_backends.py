@@ -138,3 +138,36 @@ def test_runc_leaves_no_state_or_cgroup(store_root, bench_image, tmp_path):
             assert name not in dirnames, f"cgroup {dirpath}/{name} left behind"
     b.cleanup()
     assert not (tmp_path / "work" / "runc-state").exists()
+
+
+def host_links(name_part):
+    """Host interfaces and namespaces whose names contain name_part (the harness' veths are vlh<pid>x<n>)."""
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [w for w in (links + netns).replace(":", " ").split() if name_part in w]
+
+
+def test_network_workload_goes_between_host_and_instance(backend):
+    """The server runs on the host's end of the instance's link; the instance is the client; all cleaned up."""
+    from bench.workloads.perf import create
+
+    w = create("network")
+    ctx = Context(run_id="t", params={"network": {"mb": 4, "rounds": 20}})
+    inst = w.setup(backend, ctx)
+    try:
+        link = inst.link
+        assert link is not None and link.host_addr != "127.0.0.1" and link.host_addr != link.instance_addr
+        samples = w.measure(backend, inst, ctx, 0)
+        by = {s.metric: s for s in samples}
+        assert set(by) == {"perf.network", "perf.network.rx", "perf.network.rtt"}
+        assert all(s.value > 0 for s in samples)
+        assert by["perf.network"].metadata["probe"]["peer"] == link.host_addr
+        assert by["perf.network"].metadata["path"] == link.path
+        # From inside, the host's end answers, and nothing beyond it is routed (no default route).
+        r = inst.exec([inst.probe, "netclient", "192.0.2.1", "9", "1", "1"], timeout=30)
+        assert r.exit_code == 1 and "connect" in r.stderr
+    finally:
+        ctx.drain_pool()
+    assert backend.live() == []
+    assert host_links(f"vlh{os.getpid() % 100000}x") == []
+    assert host_links(f"vln{os.getpid() % 100000}x") == []

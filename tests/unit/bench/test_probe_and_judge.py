@@ -115,7 +115,8 @@ def test_probe_workloads_print_their_numbers(probe_bin, tmp_path):
 
 
 @pytest.mark.parametrize("args", [[], ["nope"], ["cpu"], ["cpu", "-1"], ["cpu", "12x"], ["mem", "0"],
-                                  ["http", "70000"], ["isolation", "tok"]])
+                                  ["http", "70000"], ["isolation", "tok"], ["netserve"], ["netclient", "127.0.0.1"],
+                                  ["netup"]])
 def test_probe_rejects_bad_input_with_exit_2(probe_bin, args):
     r = run(probe_bin, *args)
     assert r.returncode == 2
@@ -140,6 +141,38 @@ def test_probe_ready_also_writes_to_the_ready_fd(probe_bin):
     os.close(r)
     p.kill()
     p.wait()
+
+
+def test_probe_netserve_and_netclient_talk_over_loopback(probe_bin):
+    srv = subprocess.Popen([str(probe_bin), "netserve", "127.0.0.1", "0"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        port = srv.stdout.readline().strip()
+        assert port.startswith("port=") and srv.stdout.readline() == "VIRTLAB_READY\n"
+        r = run(probe_bin, "netclient", "127.0.0.1", port[5:], "4", "50")
+        assert r.returncode == 0, r.stderr
+        facts = probe.parse_output(r.stdout)
+        assert facts["peer"] == "127.0.0.1" and facts["mb"] == "4" and facts["rounds"] == "50"
+        assert all(probe.number(facts, k) > 0 for k in ("gbit_per_s", "rx_gbit_per_s", "rtt_us"))
+        out, err = srv.communicate(timeout=30)
+        assert srv.returncode == 0, err
+        assert probe.parse_output(out) == {"served_mb": "4", "served_rounds": "50"}
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_probe_netclient_fails_clearly_without_a_server(probe_bin):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: bound, not listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        r = run(probe_bin, "netclient", "127.0.0.1", str(port), "1", "1")
+    assert r.returncode == 1 and "connect to 127.0.0.1" in r.stderr
+    for args in (["netclient", "not-an-ip", "80", "1"], ["netserve", "300.1.1.1"], ["netclient", "127.0.0.1", "0", "1"],
+                 ["netup", "10.0.0.1/33"]):
+        assert run(probe_bin, *args).returncode == 2, args
 
 
 def test_probe_forkbomb_is_bounded(probe_bin):
