@@ -824,6 +824,16 @@ def cp(ctx: click.Context, archive: bool, follow_link: bool, quiet: bool, src: s
     eng = _engine(ctx)
     sc, sp = cpmod.split_arg(src)
     dc, dp = cpmod.split_arg(dest)
+    if src == "-" and dc is not None:  # a tar stream on stdin, unpacked into a directory
+        cpmod.extract_to(eng, dc, dp, sys.stdin.buffer, archive=archive,
+                         warn=lambda msg: click.echo(f"Warning: {msg}", err=True))
+        return
+    if dest == "-" and sc is not None:  # a tar stream on stdout
+        if sys.stdout.isatty():
+            raise InvalidArgument("cowardly refusing to write a tar stream to a terminal: redirect the output")
+        cpmod.tar_from(eng, sc, sp, sys.stdout.buffer, follow=follow_link)
+        sys.stdout.buffer.flush()
+        return
     if (sc is None) == (dc is None):
         raise InvalidArgument("copying between containers or between host paths is not supported: one side must be CONTAINER:PATH")
     if sc is not None:

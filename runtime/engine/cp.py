@@ -299,3 +299,292 @@ def split_arg(arg: str) -> tuple[str | None, str]:
         raise InvalidArgument(f"invalid copy path {arg!r}: no path after the container name")
     return name, path
 
+
+
+# ---------------------------------------------------------------- tar streams (`cp ... -`)
+
+
+def tar_from(engine: Any, ref: str, src: str, out: Any, follow: bool = False) -> None:
+    """`cp CONTAINER:SRC -`: write SRC as a tar stream to `out`, read fd-relative inside the root.
+
+    As docker: a file is one entry named by its base name, a directory is its base name and what is
+    below it (`SRC/.`: only what is below). Owners are numeric; devices, fifos and symlinks are
+    entries of their own (a symlink is never followed below SRC).
+    """
+    import tarfile
+
+    rec = engine.record(ref)
+    contents_only = src.endswith("/.")
+    with _rootfs(engine, rec) as rootfs:
+        base_root, inner = _volume_root(rec, src, rootfs)
+        root = inroot.open_root(base_root)
+        try:
+            try:
+                sfd = inroot.open_in(root, inner, os.O_PATH, follow=follow or contents_only or inner.endswith("/"))
+            except OSError as exc:
+                raise EngineError(f"could not find the file {src} in container {rec['Name']}: {exc.strerror}") from None
+            try:
+                st = os.fstat(sfd)
+                name = "" if contents_only else os.path.basename(os.path.normpath(inner))
+                with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                    _TarWriter(tf).entry(sfd, st, name, top=True)
+            finally:
+                os.close(sfd)
+        finally:
+            os.close(root)
+
+
+class _TarWriter:
+    """Adds entries read through fds (O_NOFOLLOW below the top) so a swapped symlink cannot redirect us."""
+
+    def __init__(self, tf: Any):
+        self.tf = tf
+        self.links: dict[tuple[int, int], str] = {}
+
+    def _info(self, name: str, st: os.stat_result) -> Any:
+        import tarfile
+
+        ti = tarfile.TarInfo(name)
+        ti.mode = stat.S_IMODE(st.st_mode)
+        ti.uid, ti.gid = st.st_uid, st.st_gid  # numeric only: no lookups under an untrusted root
+        ti.mtime = int(st.st_mtime)
+        return ti
+
+    def entry(self, fd: int, st: os.stat_result, name: str, top: bool = False) -> None:
+        """Add the inode open at `fd` (O_PATH or readable) as `name` (a directory with what is below it)."""
+        import tarfile
+
+        if stat.S_ISDIR(st.st_mode):
+            dfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                if name:
+                    ti = self._info(name, st)
+                    ti.type = tarfile.DIRTYPE
+                    self.tf.addfile(ti)
+                for child in sorted(os.listdir(dfd)):
+                    try:
+                        cst = os.stat(child, dir_fd=dfd, follow_symlinks=False)
+                        cfd = os.open(child, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                    except FileNotFoundError:
+                        continue  # removed meanwhile (the container may run)
+                    try:
+                        self.entry(cfd, cst, f"{name}/{child}" if name else child)
+                    finally:
+                        os.close(cfd)
+            finally:
+                os.close(dfd)
+            return
+        name = name or "root"
+        ti = self._info(name, st)
+        if stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.links:
+                ti.type, ti.linkname = tarfile.LNKTYPE, self.links[key]
+                self.tf.addfile(ti)
+                return
+            if st.st_nlink > 1:
+                self.links[key] = name
+            rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ti.size = os.fstat(rfd).st_size
+                self.tf.addfile(ti, _Exactly(rfd, ti.size))
+            finally:
+                os.close(rfd)
+        elif stat.S_ISLNK(st.st_mode):
+            ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink("", dir_fd=fd)
+            self.tf.addfile(ti)
+        elif stat.S_ISFIFO(st.st_mode):
+            ti.type = tarfile.FIFOTYPE
+            self.tf.addfile(ti)
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            self.tf.addfile(ti)
+        # sockets cannot be in a tar
+
+
+class _Exactly:
+    """Reads `size` bytes of `fd`: zeros if the file shrank meanwhile, never more if it grew."""
+
+    def __init__(self, fd: int, size: int):
+        self.fd, self.left = fd, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = os.read(self.fd, n) if n else b""
+        data += bytes(n - len(data))
+        self.left -= n
+        return data
+
+
+def extract_to(engine: Any, ref: str, dest: str, stream: Any, archive: bool = False,
+               warn: Any = None) -> None:
+    """`cp - CONTAINER:DEST`: unpack the tar stream into the directory DEST with the confined extractor.
+
+    The stream is untrusted. It is spooled to an unnamed file in the store first and every header
+    is checked before anything is written (all or nothing for what the checks see): member names and
+    hardlink targets must stay below DEST, relative symlinks must not point above it, and no entry
+    may be written through a symlink the archive itself made. Then runtime.image.extract applies it
+    with every path resolved inside the container's root (or the volume's), devices skipped,
+    existing inodes replaced rather than written through, and its size and count limits.
+    """
+    from runtime.image.errors import InvalidArchive
+
+    rec = engine.record(ref)
+    engine.store.ensure()
+    spool = os.open(engine.store.scratch, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(spool, "w+b", closefd=False) as f:
+            _spool(stream, f)
+            try:
+                f.seek(0)
+                _CpChecks(prefix=[]).scan(f)
+                with _rootfs(engine, rec) as rootfs:
+                    base_root, inner = _volume_root(rec, dest, rootfs)
+                    root = inroot.open_root(base_root)
+                    try:
+                        try:
+                            dfd = inroot.open_in(root, inner, os.O_PATH)
+                        except OSError as exc:
+                            raise EngineError(f"could not find the directory {dest} in container "
+                                              f"{rec['Name']}: {exc.strerror}") from None
+                        is_dir = stat.S_ISDIR(os.fstat(dfd).st_mode)
+                        os.close(dfd)
+                        if not is_dir:
+                            raise InvalidArgument(f"destination {dest} in container {rec['Name']} must be a directory")
+                        f.seek(0)
+                        prefix = [p for p in os.path.normpath("/" + inner.lstrip("/")).split("/") if p]
+                        _extractor(root, prefix, archive, warn).apply(f)
+                    finally:
+                        os.close(root)
+            except InvalidArchive as exc:
+                raise EngineError(f"cannot copy the tar stream to {dest} in container {rec['Name']}: {exc}") from None
+    finally:
+        os.close(spool)
+
+
+def _spool(stream: Any, f: Any) -> None:
+    from runtime.image.errors import LimitExceeded
+    from runtime.image.limits import DEFAULT
+
+    total = 0
+    while chunk := stream.read(CHUNK):
+        total += len(chunk)
+        if total > DEFAULT.max_layer_bytes:
+            raise LimitExceeded(f"the tar stream is over the limit of {DEFAULT.max_layer_bytes} bytes")
+        f.write(chunk)
+    f.flush()
+
+
+class _CpChecks:
+    """docker's breakout checks on a cp tar stream, relative to the destination directory."""
+
+    def __init__(self, prefix: list[str]):
+        self.prefix = prefix
+        self.symlinks: set[tuple[str, ...]] = set()  # paths where this archive made a symlink
+
+    @staticmethod
+    def _below(name: str, what: str, base: tuple[str, ...] = ()) -> list[str]:
+        from runtime.image.errors import InvalidArchive
+
+        out = list(base)
+        for part in name.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not out:
+                    raise InvalidArchive(f"{what} {name[:200]!r} points outside the destination directory")
+                out.pop()
+                continue
+            out.append(part)
+        return out
+
+    def _through_link(self, parts: list[str], name: str, what: str) -> None:
+        from runtime.image.errors import InvalidArchive
+
+        for i in range(1, len(parts)):
+            if tuple(parts[:i]) in self.symlinks:
+                raise InvalidArchive(f"{what} {name[:200]!r} goes through the symlink {'/'.join(parts[:i])!r} "
+                                     "the archive itself made")
+
+    def check(self, m: Any) -> list[str]:
+        """Check one member and rewrite its name (and hardlink target) below the prefix; returns its parts."""
+        import tarfile
+
+        from runtime.image.errors import InvalidArchive
+
+        parts = self._below(m.name, "member")
+        if not parts:
+            return parts
+        self._through_link(parts, m.name, "member")
+        if parts[-1].startswith(".wh."):
+            raise InvalidArchive(f"member {m.name[:200]!r}: names starting with .wh. are reserved (whiteouts)")
+        if m.type == tarfile.LNKTYPE:
+            target = self._below(m.linkname, f"hardlink {m.name[:200]!r} ->")
+            self._through_link(target + ["x"], m.linkname, f"hardlink target of {m.name[:200]!r}")
+            m.linkname = "/".join(self.prefix + target)
+        elif m.type == tarfile.SYMTYPE and not m.linkname.startswith("/"):
+            # an absolute target is read in the container's root, as the container itself reads it
+            self._below(m.linkname, f"symlink {m.name[:200]!r} ->", tuple(parts[:-1]))
+        if m.type == tarfile.SYMTYPE:
+            self.symlinks.add(tuple(parts))
+        else:
+            self.symlinks.discard(tuple(parts))
+        m.name = "/".join(self.prefix + parts)
+        return parts
+
+    def scan(self, f: Any) -> None:
+        """Check every header of the tar file `f` and its end (nothing is written)."""
+        import tarfile
+
+        from runtime.image.errors import InvalidArchive
+        from runtime.image.extract import bounded_tarinfo
+        from runtime.image.limits import DEFAULT
+
+        try:
+            tf = tarfile.open(fileobj=f, mode="r|", tarinfo=bounded_tarinfo(DEFAULT), errorlevel=2,
+                              encoding="utf-8", errors="surrogateescape")
+            n = 0
+            while (m := tf.next()) is not None:
+                n += 1
+                if n > DEFAULT.max_entries:
+                    raise InvalidArchive(f"the archive has more than {DEFAULT.max_entries} entries")
+                self.check(m)
+                tf.members.clear()  # type: ignore[attr-defined]
+        except tarfile.TarError as exc:
+            raise InvalidArchive(f"invalid tar archive: {exc}") from None
+        f.seek(tf.offset)
+        if f.read(512).strip(b"\0"):
+            raise InvalidArchive(f"invalid tar archive: truncated or corrupt header at offset {tf.offset}")
+
+
+def _extractor(root: int, prefix: list[str], archive: bool, warn: Any) -> Any:
+    """runtime.image.extract's Extractor on the container root, with the cp checks on each member."""
+    import tarfile
+
+    from runtime.image.errors import InvalidArchive
+    from runtime.image.extract import Extractor
+
+    class CpExtractor(Extractor):
+        def __init__(self) -> None:
+            # devices from a stream are never made; owners from the tar only with -a (else root's)
+            super().__init__(root, mode="apply", devices=False, chown=archive, warn=warn)
+            self.checks = _CpChecks(prefix)
+
+        def _member(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+            parts = self.checks.check(m)
+            if not parts:
+                return  # the destination itself keeps its attributes
+            full = prefix + parts
+            try:
+                st: os.stat_result | None = os.stat(full[-1], dir_fd=self._parent(tuple(full[:-1])),
+                                                    follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            # docker's NoOverwriteDirNonDir: never replace a directory by a file or the other way round
+            if st is not None and stat.S_ISDIR(st.st_mode) != (m.type == tarfile.DIRTYPE):
+                kinds = ("directory", "non-directory") if stat.S_ISDIR(st.st_mode) else ("non-directory", "directory")
+                raise InvalidArchive(f"cannot overwrite {kinds[0]} {'/'.join(parts)!r} with a {kinds[1]}")
+            super()._member(tf, m)
+
+    return CpExtractor()
