@@ -1,4 +1,4 @@
-"""The few raw Linux calls the engine needs (mount, umount2, openat2, prctl), through ctypes.
+"""The few raw Linux calls the engine needs (mount, umount2, openat2, prctl, unshare, setns), through ctypes.
 
 Python 3.11 has no os.mount/os.openat2; this is the one seam where the engine calls libc.
 """
@@ -49,6 +49,16 @@ def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: st
 def umount(target: str, flags: int = 0) -> None:
     """umount2(2)."""
     _check(_libc.umount2(target.encode(), flags), f"umount {target}")
+
+
+def unshare(flags: int) -> None:
+    """unshare(2) (os.unshare is new in Python 3.12)."""
+    _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """setns(2) (os.setns is new in Python 3.12)."""
+    _check(_libc.setns(fd, nstype), "setns")
 
 
 def prctl(option: int, arg: int) -> None:

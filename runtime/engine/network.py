@@ -50,39 +50,58 @@ def netns_path(cid: str) -> Path:
 
 
 def loopback_up() -> None:
-    """Bring `lo` up in the calling process's network namespace (SIOCSIFFLAGS, no netlink)."""
-    import socket
+    """Bring `lo` up in the calling thread's network namespace (SIOCSIFFLAGS, no netlink)."""
+    import _socket  # the C module: `socket` builds its enums at import (~2 ms)
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH22x", b"lo", 0))
         flags = struct.unpack("16sH22x", req)[1]
         if not flags & IFF_UP:
             fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+    finally:
+        s.close()
 
 
 def _make_netns(path: Path) -> None:
-    """Create a network namespace with `lo` up and pin it with a bind mount at `path`."""
+    """Create a network namespace with `lo` up and pin it with a bind mount at `path`.
+
+    Made in this thread, which then returns to its own namespace: a network namespace is
+    per thread, and this costs no fork (a forked child was ~3 ms of every start).
+    """
     NETNS_DIR.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
     os.close(fd)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
         try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.unshare(CLONE_NEWNET) == 0:
-                loopback_up()
-                linux.mount("/proc/self/ns/net", str(path), None, linux.MS_BIND)
-                code = 0
+            linux.unshare(CLONE_NEWNET)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise EngineError(f"cannot create network namespace {path}: {exc.strerror}") from None
+        try:
+            loopback_up()
+            linux.mount("/proc/thread-self/ns/net", str(path), None, linux.MS_BIND)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise EngineError(f"cannot create network namespace {path}: {exc.strerror}") from None
         finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise EngineError(f"cannot create network namespace {path}")
+            _return_to(own)
+    finally:
+        os.close(own)
+
+
+def _return_to(own: int) -> None:
+    """Go back to the thread's own network namespace; staying in the new one is never an option."""
+    try:
+        linux.setns(own, CLONE_NEWNET)
+    except OSError as exc:  # root can always rejoin its namespace: this is a broken host
+        import sys
+
+        print(f"fatal: cannot return to the host network namespace: {exc}", file=sys.stderr)
+        os._exit(125)
 
 
 def _drop_netns(path: Path) -> None:

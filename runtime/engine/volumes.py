@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -81,4 +80,6 @@ class VolumeStore:
         self.inspect(name)
         if in_use_by and not force:
             raise EngineError(f"remove {name}: volume is in use - [{', '.join(c[:12] for c in in_use_by)}]")
+        import shutil  # only here: it pulls in bz2 and lzma (~1.5 ms of every `run`)
+
         shutil.rmtree(self.dir / name)
