@@ -1,6 +1,6 @@
-"""Independent check: hyperfine measures the same operations as the harness; the medians must agree.
+"""Independent check: hyperfine, /usr/bin/time and iperf3 measure the same operations as the harness; the medians must agree.
 
-Two comparisons (issue 7, "done when"):
+The comparisons (issue 7, "done when"):
 
 - native CPU: the harness' `perf.cpu` (events/s timed inside the probe) turned into
   seconds for N events, against hyperfine's wall time of `virtlab-probe cpu N`;
@@ -9,7 +9,11 @@ Two comparisons (issue 7, "done when"):
   `runc create && runc start` of an identical bundle, the previous container deleted
   in `--prepare` so only create and start are timed;
 - container startup (podman): the harness' podman startup (request -> marker) against
-  hyperfine timing the same `podman run -d`.
+  hyperfine timing the same `podman run -d`;
+- native CPU again, against GNU time (`/usr/bin/time -f %e`, 10 ms resolution, so the
+  work is sized to about a second);
+- native network: the harness' `perf.network` over the host's loopback (the probe on both
+  ends) against iperf3 sending the same bytes over 127.0.0.1, as seconds per transfer.
 
 The two sides alternate in small blocks (two harness runs, then two hyperfine runs, and
 so on) so that load from other work on a shared host hits both the same way. Run: `python -m bench.crosscheck --root DIR [--runs N] [--json FILE]`.
@@ -185,6 +189,90 @@ def check_podman_startup(root: Path, work: Path, runs: int) -> Comparison:
     return compare("podman run -d (busybox, runc, network none)", harness, tool, 0.25)
 
 
+def gnu_time(argv: list[str]) -> float:
+    """Elapsed wall seconds of argv as GNU time reports them (%e)."""
+    if not Path("/usr/bin/time").exists():
+        raise ConfigError("/usr/bin/time is not installed (apt-get install time)")
+    r = subprocess.run(["/usr/bin/time", "-f", "VLTIME %e", *argv], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise ConfigError(f"/usr/bin/time {' '.join(argv)} failed: {r.stderr.strip()[-300:]}")
+    line = next((ln for ln in r.stderr.splitlines() if ln.startswith("VLTIME ")), None)
+    if line is None:
+        raise ConfigError(f"/usr/bin/time printed no time: {r.stderr.strip()[-300:]}")
+    return float(line.split()[1])
+
+
+def check_native_cpu_time(root: Path, work: Path, runs: int, events: int) -> Comparison:
+    """perf.cpu of the native backend vs GNU time's elapsed time of the same probe command."""
+    b = NativeBackend(root, work)
+    b.prepare(None)
+    harness: list[float] = []
+    tool: list[float] = []
+    argv = [str(b.probe_bin), "cpu", str(events)]
+    with b.launch(LaunchSpec(argv=[probe.IN_IMAGE, "ready"])) as inst:
+        inst.exec([inst.probe, "cpu", str(events)])
+        for _ in range(max(1, runs // 2)):
+            for _ in range(2):
+                res = inst.exec([inst.probe, "cpu", str(events)])
+                harness.append(events / probe.number(probe.parse_output(res.stdout), "events_per_s"))
+            tool += [gnu_time(argv) for _ in range(2)]
+    return compare(f"native cpu ({events} prime events) vs /usr/bin/time", harness, tool, 0.10)
+
+
+def iperf3_seconds(mb: int) -> float:
+    """Seconds iperf3 needs to move `mb` MiB over 127.0.0.1 (receiver side), with a one-off server."""
+    import socket
+
+    if not shutil.which("iperf3"):
+        raise ConfigError("iperf3 is not installed (apt-get install iperf3)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(50):  # the server needs a moment to listen
+            r = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-n", f"{mb}M", "-l", "128K", "-J"],
+                               capture_output=True, text=True, timeout=120)
+            try:
+                end = json.loads(r.stdout)["end"]["sum_received"] if r.returncode == 0 else None
+            except (ValueError, KeyError):
+                end = None  # iperf3 reports "unable to connect" in its JSON while the server starts
+            if end and float(end.get("bits_per_second") or 0) > 0:
+                return mb * (1 << 20) * 8 / float(end["bits_per_second"])
+            time.sleep(0.1)
+        raise ConfigError(f"iperf3 client failed: {r.stdout.strip()[-300:]} {r.stderr.strip()[-300:]}")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def check_native_network_iperf3(root: Path, work: Path, runs: int, mb: int) -> Comparison:
+    """The network workload on native (host loopback, probe on both ends) vs iperf3 moving the same bytes."""
+    from bench.workloads.base import Context
+    from bench.workloads.perf import create
+
+    b = NativeBackend(root, work)
+    b.prepare(None)
+    w = create("network")
+    ctx = Context(run_id="crosscheck", params={"network": {"mb": mb, "rounds": 10}})
+    harness: list[float] = []
+    tool: list[float] = []
+    inst = w.setup(b, ctx)
+    try:
+        w.measure(b, inst, ctx, -1)
+        iperf3_seconds(mb)
+        for _ in range(max(1, runs // 2)):
+            for _ in range(2):
+                up = next(s for s in w.measure(b, inst, ctx, 0) if s.metric == "perf.network")
+                harness.append(float(up.metadata["probe"]["up_seconds"]))
+            tool += [iperf3_seconds(mb) for _ in range(2)]
+    finally:
+        ctx.drain_pool()
+        b.cleanup()
+    return compare(f"native TCP over loopback ({mb} MiB) vs iperf3", harness, tool, 0.25)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both comparisons, print them, and exit 1 if one disagrees."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -193,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=2000, help="prime events of the CPU check")
     ap.add_argument("--json", help="write the comparisons here")
     ap.add_argument("--skip-podman", action="store_true", help="only the native CPU and runc comparisons")
+    ap.add_argument("--net-mb", type=int, default=256, help="MiB per transfer of the iperf3 check")
     args = ap.parse_args(argv)
     root = Path(args.root).absolute()
     work = root / "cache" / "bench" / "work" / "crosscheck"
@@ -201,11 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         results = [check_native_cpu(root, work, args.runs, args.events), check_runc_startup(root, work, args.runs)]
         if not args.skip_podman:
             results.append(check_podman_startup(root, work, args.runs))
+        # ~1 s of work, so GNU time's 10 ms resolution is 1%.
+        results.append(check_native_cpu_time(root, work, args.runs, max(args.events, 5000)))
+        results.append(check_native_network_iperf3(root, work, args.runs, args.net_mb))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for c in results:
         verdict = "agree" if c.agrees else "DISAGREE"
-        print(f"{c.what}: harness {c.harness_median_s * 1000:.2f} ms (n={c.harness_n}), hyperfine "
+        tool = "iperf3" if "iperf3" in c.what else "time" if "/usr/bin/time" in c.what else "hyperfine"
+        print(f"{c.what}: harness {c.harness_median_s * 1000:.2f} ms (n={c.harness_n}), {tool} "
               f"{c.hyperfine_median_s * 1000:.2f} ms (n={c.hyperfine_n}), ratio {c.ratio:.3f}, 95% CIs "
               f"{'overlap' if c.overlap else 'apart'} -> {verdict} (tolerance {c.tolerance:.0%} or CI overlap)")
     if args.json:

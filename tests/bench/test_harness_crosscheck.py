@@ -55,3 +55,22 @@ def test_podman_startup_agrees_with_hyperfine(tmp_path):
     work.mkdir()
     c = crosscheck.check_podman_startup(tmp_path / "root", work, runs=16)
     assert c.agrees, c.to_dict()
+
+
+def test_native_cpu_agrees_with_gnu_time(tmp_path):
+    if not shutil.which("time") and not __import__("os").path.exists("/usr/bin/time"):
+        pytest.skip("requires /usr/bin/time")
+    work = tmp_path / "work"
+    work.mkdir()
+    c = crosscheck.check_native_cpu_time(tmp_path / "root", work, runs=10, events=5000)
+    assert c.harness_n == 10 and c.hyperfine_n == 10
+    assert c.agrees, c.to_dict()
+
+
+def test_native_network_agrees_with_iperf3(tmp_path):
+    if not shutil.which("iperf3"):
+        pytest.skip("requires iperf3")
+    work = tmp_path / "work"
+    work.mkdir()
+    c = crosscheck.check_native_network_iperf3(tmp_path / "root", work, runs=10, mb=256)
+    assert c.agrees, c.to_dict()
