@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.engine import overlay
+from runtime.engine import linux, overlay
 from runtime.engine import spec as specmod
 from runtime.engine.errors import (
     EngineError,
@@ -176,7 +176,13 @@ class Engine:
         ex = read_exit(cdir)
         # the exit file is removed at each start, so only a restart can leave an older one
         fresh_exit = ex is not None and ex.get("at", 0) >= (st.get("LaunchedAtTs") or 0)
-        if monitor_alive(cdir):
+        alive = monitor_alive(cdir)
+        if alive and fresh_exit and ex and not ex.get("restarting"):
+            # It recorded a final exit and is ending (it tells the attached clients first): wait the
+            # moment that takes. Taken for running, a `run --rm` CLI here right after the exit frame
+            # would SIGKILL an exited container and poll for its monitor.
+            alive = not self._wait_monitor(cdir, 0.5, delay=0.0002)
+        if alive:
             if fresh_exit and ex and ex.get("restarting"):
                 st["Status"] = Status.RESTARTING
                 st["Restarting"] = True
@@ -523,10 +529,9 @@ class Engine:
         self._finalize(rec)
         self.store.save(rec)
 
-    def _wait_monitor(self, cdir: Path, timeout: float | None) -> bool:
+    def _wait_monitor(self, cdir: Path, timeout: float | None, delay: float = 0.002) -> bool:
         """Wait until the monitor is gone; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.002
         while monitor_alive(cdir):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -939,12 +944,8 @@ def _rmtree(path: Path) -> None:
     merged = path / "merged"
     if overlay.is_mounted(merged):
         overlay.unmount(merged)
-    import shutil
-
     try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
+        linux.remove_tree(str(path))
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise EngineError(f"cannot remove {path}: {exc.strerror}") from None
