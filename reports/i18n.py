@@ -10,8 +10,9 @@ Messages are `str.format` templates with named fields.
 from __future__ import annotations
 
 LANGS = ("en", "zh")
+ROWS = ("startup", "disk", "performance", "density", "isolation")
 
-# The textbook table in its original words: row -> (containers, VMs).
+# The textbook table in its original words: row -> (containers, VMs). The Chinese messages take them from here.
 ORIGINAL_CLAIMS = {
     "startup": ("秒级", "分钟级"),
     "disk": ("一般为 MB", "一般为 GB"),
@@ -21,20 +22,33 @@ ORIGINAL_CLAIMS = {
 }
 ORIGINAL_ROW_NAMES = {"startup": "启动", "disk": "硬盘使用", "performance": "性能", "density": "系统支持量",
                       "isolation": "隔离性"}
+_ENGLISH_CLAIMS = {
+    "startup": ("seconds", "minutes"),
+    "disk": ("usually MB", "usually GB"),
+    "performance": ("close to native", "weaker"),
+    "density": ("thousands of containers on one machine", "usually a few dozen"),
+    "isolation": ("secure isolation", "complete isolation"),
+}
+_ENGLISH_ROW_NAMES = {"startup": "Startup", "disk": "Disk use", "performance": "Performance",
+                      "density": "Instances per host", "isolation": "Isolation"}
+
+
+def _table_words(row_names: dict[str, str], claims: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """The messages row.<row>, claim.<row>.c and claim.<row>.v of one language."""
+    out = {}
+    for row in ROWS:
+        out[f"row.{row}"] = row_names[row]
+        out[f"claim.{row}.c"], out[f"claim.{row}.v"] = claims[row]
+    return out
+
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
+        **_table_words(_ENGLISH_ROW_NAMES, _ENGLISH_CLAIMS),
         "title": "Containers vs virtual machines: the textbook table, measured",
         "subtitle": "The classic comparison table of the Chinese Docker tutorial “Docker —— 从入门到实践”, "
                     "set against what this machine measured, with the uncertainty and the published figures.",
         "generated": "Generated {when} from {n} results director{plural}.",
-        "row.startup": "Startup", "row.disk": "Disk use", "row.performance": "Performance",
-        "row.density": "Instances per host", "row.isolation": "Isolation",
-        "claim.startup.c": "seconds", "claim.startup.v": "minutes",
-        "claim.disk.c": "usually MB", "claim.disk.v": "usually GB",
-        "claim.performance.c": "close to native", "claim.performance.v": "weaker",
-        "claim.density.c": "thousands of containers on one machine", "claim.density.v": "usually a few dozen",
-        "claim.isolation.c": "secure isolation", "claim.isolation.v": "complete isolation",
         "verdict.holds": "holds", "verdict.nuance": "holds, with nuance",
         "verdict.fails": "does not hold here", "verdict.unmeasured": "not measured",
         "col.feature": "Feature", "col.claim_c": "Textbook: containers", "col.claim_v": "Textbook: VMs",
@@ -230,16 +244,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "terminal.written": "written:",
     },
     "zh": {
+        **_table_words(ORIGINAL_ROW_NAMES, ORIGINAL_CLAIMS),
         "title": "容器与虚拟机：教科书对比表的实测",
         "subtitle": "把《Docker —— 从入门到实践》中经典的对比表，与本机实测的数据、误差范围以及已发表的数据放在一起对照。",
         "generated": "生成于 {when}，来自 {n} 个结果目录。",
-        "row.startup": "启动", "row.disk": "硬盘使用", "row.performance": "性能",
-        "row.density": "系统支持量", "row.isolation": "隔离性",
-        "claim.startup.c": "秒级", "claim.startup.v": "分钟级",
-        "claim.disk.c": "一般为 MB", "claim.disk.v": "一般为 GB",
-        "claim.performance.c": "接近原生", "claim.performance.v": "弱于",
-        "claim.density.c": "单机支持上千个容器", "claim.density.v": "一般几十个",
-        "claim.isolation.c": "安全隔离", "claim.isolation.v": "完全隔离",
         "verdict.holds": "成立", "verdict.nuance": "基本成立，但有前提",
         "verdict.fails": "在本机不成立", "verdict.unmeasured": "未测量",
         "col.feature": "特性", "col.claim_c": "教科书：容器", "col.claim_v": "教科书：虚拟机",
@@ -408,6 +416,14 @@ def t(lang: str, key: str, **params: object) -> str:
     table = MESSAGES.get(lang, MESSAGES["en"])
     template = table.get(key) or MESSAGES["en"].get(key) or key
     return template.format(**params) if params else template
+
+
+def check_label(lang: str, check: str, default: str | None = None) -> str:
+    """The name of isolation check ``check`` in ``lang``; ``default`` (or the raw name) for a check without one."""
+    key = f"check.{check}"
+    if key in MESSAGES["en"]:
+        return t(lang, key)
+    return check if default is None else default
 
 
 def check_messages() -> list[str]:

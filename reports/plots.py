@@ -367,8 +367,7 @@ def isolation(an: HostAnalysis, colours: dict[str, str], lang: str):
                     color="white" if codes[i, j] < 2 else "#6b7280", fontweight="bold")
     labels = [_short(an.backend(n).label, 22) for n in names]
     ax.set_yticks(range(len(names)), labels)
-    check_labels = [i18n.t(lang, f"check.{c}") if f"check.{c}" in i18n.MESSAGES["en"] else _short(c, 20)
-                    for c in checks]
+    check_labels = [i18n.check_label(lang, c, _short(c, 20)) for c in checks]
     ax.set_xticks(range(len(checks)), check_labels, rotation=25, ha="right")
     _colour_ticklabels(ax, labels, {lab: colours[n] for lab, n in zip(labels, names, strict=True)})
     ax.grid(False)

@@ -134,7 +134,7 @@ def _context(view: ReportView) -> dict:
         "Markup": Markup,
         "orig_claims": i18n.ORIGINAL_CLAIMS,
         "orig_rows": i18n.ORIGINAL_ROW_NAMES,
-        "known_checks": {k for k in i18n.MESSAGES["en"] if k.startswith("check.")},
+        "check_label": lambda check: i18n.check_label(lang, check),
     }
 
 

@@ -625,8 +625,7 @@ def _density(lk: _Lookup, backends: list[Backend], lang: str, host_memory: float
 def _mechanisms(measured: Mapping[str, float], lang: str) -> str:
     """'isolated: a, b · not isolated: c' from a backend's checks."""
     def names(want: float) -> str:
-        return ("、" if lang == "zh" else ", ").join(i18n.t(lang, f"check.{c}") if f"check.{c}" in i18n.MESSAGES["en"] else c
-                         for c, v in measured.items() if v == want)
+        return ("、" if lang == "zh" else ", ").join(i18n.check_label(lang, c) for c, v in measured.items() if v == want)
 
     parts = []
     if names(1):

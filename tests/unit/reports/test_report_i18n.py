@@ -35,3 +35,18 @@ def test_chinese_claims_are_the_textbook_wording():
 
 def test_unknown_language_falls_back_to_english():
     assert i18n.t("fr", "verdict.holds") == "holds"
+
+
+def test_check_label_translates_known_checks_and_keeps_unknown_names():
+    assert i18n.check_label("zh", "own_network_stack") == "独立网络栈"
+    assert i18n.check_label("en", "own_network_stack") == "own network stack"
+    assert i18n.check_label("zh", "some_new_check") == "some_new_check"
+    assert i18n.check_label("en", "some_new_check", "some_new…") == "some_new…"
+
+
+def test_table_words_of_both_languages_cover_every_row():
+    for lang in i18n.LANGS:
+        for row in i18n.ROWS:
+            for key in (f"row.{row}", f"claim.{row}.c", f"claim.{row}.v"):
+                assert i18n.MESSAGES[lang][key], (lang, key)
+    assert set(i18n.ROWS) == set(i18n.ORIGINAL_CLAIMS) == set(i18n.ORIGINAL_ROW_NAMES)
