@@ -45,20 +45,9 @@ class BenchImage:
 
 def dir_bytes(path: Path | str) -> int:
     """Bytes allocated on disk under `path` (st_blocks, hard links counted once, symlinks not followed)."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                continue
-            seen.add(key)
-            total += st.st_blocks * 512
-    return total
+    from runtime.image.fsutil import disk_usage  # lazy: this module must import where runtime.image is absent
+
+    return disk_usage(path, skip_errors=True)[1]
 
 
 def _tar_dir(src: Path, dest: Path) -> str:

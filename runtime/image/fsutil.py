@@ -46,15 +46,20 @@ def rmtree(path: Path) -> None:
         os.unlink(path)
 
 
-def disk_usage(path: Path) -> tuple[int, int]:
-    """(apparent bytes of regular files, allocated bytes) under `path`, each inode counted once."""
+def disk_usage(path: Path | str, *, skip_errors: bool = False) -> tuple[int, int]:
+    """(apparent bytes of regular files, allocated bytes) under `path`, each inode counted once.
+
+    Symlinks are not followed. Entries that vanish during the walk are passed over; with
+    `skip_errors` so is any entry lstat fails on (a best-effort measurement of a live tree).
+    """
+    passed_over: type[OSError] = OSError if skip_errors else FileNotFoundError
     seen: set[tuple[int, int]] = set()
     apparent = allocated = 0
     for dirpath, dirnames, filenames in os.walk(path):
         for name in dirnames + filenames:
             try:
                 st = os.lstat(os.path.join(dirpath, name))
-            except FileNotFoundError:
+            except passed_over:
                 continue
             key = (st.st_dev, st.st_ino)
             if key in seen:
