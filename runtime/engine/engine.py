@@ -491,9 +491,11 @@ class Engine:
         rt = self.runtime_for(rec)
         rt.delete(cid, force=True) if not rec.get("Finalized") else None
         rec["Finalized"] = False
+        rec["RestartCount"] = 0  # docker: a manual start or restart begins a new count (on-failure:N per run)
         self.store.save(rec)  # from here on the host holds our objects: a killed start is then recovered
         try:
             launcher.prepare_bundle(self, rec)
+            rt.warm()
             pid, t_create = launcher.launch(self, rec, rt)
             rec["Timings"].update(t_create)
             rec["State"].update(Status=Status.RUNNING, Running=True, Pid=pid, PidStart=_pid_start(pid),
@@ -641,6 +643,9 @@ class Engine:
             rec = self._settle(cid)
             if rec["State"]["Status"] not in (Status.RUNNING, Status.PAUSED):
                 raise InvalidState(rec["Name"], rec["State"]["Status"], "kill", "it is not running")
+            if sig in (signal.SIGKILL, rec.get("StopSignal") or signal.SIGTERM):
+                # docker: a kill that ends the container is a manual stop, the restart policy stays out
+                (self._dir(cid) / "stop-requested").touch()
             self.runtime_for(rec).kill(cid, sig)
         return rec["Name"]
 

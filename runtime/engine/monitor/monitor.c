@@ -22,7 +22,9 @@
  *   --autoremove  run HOOK cleanup after the exit unless a client said it removes
  * The HOOK is run as `HOOK... restart` (prints the new init pid) or `HOOK... cleanup`.
  * The restart policy is read from the file `restart-policy` ("POLICY MAX_RETRIES") at each
- * exit, so `update --restart` changes it for a running container.
+ * exit, so `update --restart` changes it for a running container. The file `stop-requested`
+ * (made by stop, kill and rm -f; removed by start) suppresses any restart, also one that is
+ * waiting out its back-off.
  *
  * Attach protocol: a client sends one mode byte ('o' output, 'r' output and "I remove the
  * container", 'i' output and input, 'I' the same and close stdin at EOF, 'R' = 'I' + 'r') and gets a hello
@@ -455,7 +457,9 @@ int main(int argc, char **argv)
         close(sync_fd);
     }
 
-    int restarts = 0;
+    int restarts = 0, backoff = 0; /* restarts: for on-failure:N; backoff: the delay's exponent */
+    struct timespec run_started;
+    clock_gettime(CLOCK_MONOTONIC, &run_started);
     for (;;) {
         int exited = 0, status = 0;
         while (!exited) {
@@ -533,15 +537,24 @@ int main(int argc, char **argv)
         }
         write_exit(status, again);
         if (again) {
-            /* docker's back-off: 100 ms, doubling, at most a few seconds */
-            int delay_ms = 100 << (restarts < 5 ? restarts : 5);
-            struct timespec d = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L};
-            while (nanosleep(&d, &d) < 0 && errno == EINTR)
-                ;
+            /* docker's back-off: 100 ms, doubling, at most a few seconds here; a run that lasted 10 s
+             * starts it over. A stop (or kill) during the wait ends it at once: the file is polled. */
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - run_started.tv_sec >= 10)
+                backoff = 0;
+            int delay_ms = 100 << (backoff < 5 ? backoff : 5);
+            for (int waited = 0; waited < delay_ms && !file_exists("stop-requested"); waited += 20) {
+                struct timespec d = {0, 20 * 1000000L};
+                while (nanosleep(&d, &d) < 0 && errno == EINTR)
+                    ;
+            }
+            backoff++;
             restarts++;
             long pid = file_exists("stop-requested") ? -1 : run_hook(hook, nhook, "restart", keep, nkeep);
             if (pid > 0) {
                 child = (pid_t)pid;
+                clock_gettime(CLOCK_MONOTONIC, &run_started);
                 if (out_s.fd < 0 && err_s.fd < 0)
                     break;
                 continue;
