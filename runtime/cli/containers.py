@@ -6,6 +6,7 @@ docker: 125 engine error, 126 cannot invoke, 127 not found, else the container's
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -203,6 +204,9 @@ def _run_attached(eng, cid: str, interactive: bool, tty: bool, remove: bool, det
             _quiet_remove(eng, cid)
         raise
     sock = holder["sock"]
+    if not gc.isenabled():  # the CLI turned it off for its start (bench.cli); streaming may last hours
+        gc.freeze()
+        gc.enable()
     old_handlers = {}
     if sig_proxy and not tty:
         def proxy(signum, _frame):

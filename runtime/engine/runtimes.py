@@ -7,6 +7,7 @@ of (it becomes the monitor), so both drivers leave the init as a child/grandchil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -86,6 +87,10 @@ class RuncCLI:
                 msg = str(entry.get("msg", "failed"))[:2000]
                 break
         return classify(msg, f"cannot create container {cid[:12]}")
+
+    def warm(self) -> None:
+        """Import before the launcher is forked what its `create` needs (a fork shares it, copy-on-write)."""
+        import subprocess  # noqa: F401
 
     def create(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
                console_socket: str | None = None) -> int:
@@ -213,6 +218,17 @@ class InProcess:
             return fn(self.root, *args, **kw)
         except OCIError as exc:
             raise _oci_error(exc, what) from None
+
+    def warm(self) -> None:
+        """Import before the launcher is forked what api.create imports on first use: the cgroup
+        manager and the seccomp planner. In the forked launcher that import is on the critical path
+        (and slower, copy-on-write); here it is done once, and the delete at removal reuses it.
+        """
+        import importlib
+
+        for name in ("runtime.oci.cgroups.v1", "runtime.oci.cgroups.v2", "runtime.oci.devices", "runtime.oci.seccomp"):
+            with contextlib.suppress(ImportError):  # an optional piece: create reports its absence itself
+                importlib.import_module(name)
 
     def create(self, cid: str, bundle: Path, pid_file: Path, stdio: tuple[int, int, int],
                console_socket: str | None = None) -> int:
