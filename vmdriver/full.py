@@ -38,6 +38,13 @@ FULL_CMDLINE = (
 )
 ESP_MIB = 64
 SECTOR = 512
+# An image without kmod (debootstrap's minbase has none) cannot load modules: these units
+# then fail and leave systemd "degraded" (binfmt_misc is a module in Debian's kernels).
+NO_KMOD_MASKED = (
+    "kmod-static-nodes.service", "systemd-binfmt.service",
+    "proc-sys-fs-binfmt_misc.automount", "proc-sys-fs-binfmt_misc.mount",
+)
+KMOD_PATHS = ("usr/bin/kmod", "bin/kmod", "usr/sbin/modprobe", "sbin/modprobe")
 
 READY_UNIT = """\
 [Unit]
@@ -73,7 +80,7 @@ def _recipe() -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for part in (FULL_CMDLINE, READY_UNIT, AGENT_UNIT):
+    for part in (FULL_CMDLINE, READY_UNIT, AGENT_UNIT, *NO_KMOD_MASKED):
         h.update(part.encode())
     for f in ("agent-full.sh", "init.sh", "lib.sh"):
         h.update((GUEST_DIR / f).read_bytes())
@@ -126,6 +133,28 @@ def write_in_root(root: Path, rel: str, data: bytes, mode: int = 0o644) -> None:
             with os.fdopen(fd, "wb") as f:
                 os.fchmod(f.fileno(), mode)  # O_CREAT's mode is masked by the umask
                 f.write(data)
+        finally:
+            os.close(pfd)
+    finally:
+        os.close(root_fd)
+
+
+def exists_in_root(root: Path, rel: str) -> bool:
+    """Whether `rel` exists inside `root` (as anything, a dangling symlink too), resolved in the root."""
+    from runtime.image.rootpath import clean_parts, open_dir
+
+    parts = clean_parts(rel)
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            pfd = open_dir(root_fd, parts[:-1])
+        except Exception:  # noqa: BLE001 - a missing or non-directory parent: it does not exist
+            return False
+        try:
+            os.lstat(parts[-1], dir_fd=pfd)
+            return True
+        except OSError:
+            return False
         finally:
             os.close(pfd)
     finally:
@@ -299,6 +328,9 @@ def prepare_full(layout: Layout, image: Any, image_ref: str, cfg: dict[str, Any]
                 write_in_root(rootfs, "etc/systemd/system/virtlab-agent.service", AGENT_UNIT.encode())
                 for unit in ("virtlab-ready.service", "virtlab-agent.service"):
                     symlink_in_root(rootfs, f"etc/systemd/system/multi-user.target.wants/{unit}", f"../{unit}")
+                if not any(exists_in_root(rootfs, k) for k in KMOD_PATHS):
+                    for unit in NO_KMOD_MASKED:
+                        symlink_in_root(rootfs, f"etc/systemd/system/{unit}", "/dev/null")
                 root_raw = t / "root.raw"
                 disk.build_ext4(rootfs, root_raw)
                 shutil.rmtree(rootfs)

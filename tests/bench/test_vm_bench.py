@@ -1,4 +1,4 @@
-"""VM benchmarks (marker bench; density also slow): libvirt tax, memory per VM, density.
+"""VM benchmarks (marker bench; density also slow): libvirt tax, memory per VM, density (64 MiB guests).
 
 Run: .venv/bin/pytest -m bench tests/bench/test_vm_bench.py -s
 Each prints its table and writes JSON to $VIRTLAB_BENCH_OUT (default: the test's tmp dir).
@@ -133,83 +133,205 @@ def test_micro_boot_libvirt_vs_qemu_direct(store, tmp_path):
 
 
 def test_memory_overhead_per_vm(store, tmp_path):
-    """Host MemAvailable delta per running micro VM, minus its guest RAM; plus QEMU PSS."""
+    """Host MemAvailable delta per micro VM, minus its guest RAM; plus QEMU PSS.
+
+    The host is shared, so a delta over the whole run drifts with everyone else's memory:
+    each VM's delta is taken over its own start (just before, and 3 s after ready), and
+    the median of those is reported next to the whole-run figure.
+    """
     from vmdriver.driver import VmSpec
 
-    n, guest_mib = int(os.environ.get("VIRTLAB_BENCH_MEM_VMS", "4")), 128
+    n = int(os.environ.get("VIRTLAB_BENCH_MEM_VMS", "4"))
+    guest_mib = int(os.environ.get("VIRTLAB_BENCH_MEM_MIB", "64"))
     names = [f"bench-mem-{os.getpid()}-{i}" for i in range(n)]
+    deltas = []
     time.sleep(1)
     before = _mem_available()
     try:
         for name in names:
             store.create(VmSpec(image="busybox", name=name, memory_mib=guest_mib, cmd=["sleep", "600"]))
+            m0 = _mem_available()
             store.start(name, timeout=240)
-        time.sleep(3)  # let the guests settle after boot
+            time.sleep(3)  # let the guest settle after boot
+            deltas.append(m0 - _mem_available())
         after = _mem_available()
         pss = [_pss(store.stats(name)["qemu_pid"] or 0) for name in names]
     finally:
         for name in names:
             store.remove(name)
-    per_vm = (before - after) / n
-    overhead = per_vm - guest_mib * (1 << 20)
     mib = 1 << 20
-    print(f"\n{n} micro VMs, {guest_mib} MiB guests, TCG cache {VmSpec(image='x').tb_cache_mib} MiB:")
-    print(f"MemAvailable delta per VM: {per_vm / mib:.1f} MiB; minus guest RAM: {overhead / mib:.1f} MiB")
+    whole = (before - after) / n
+    med = statistics.median(deltas)
+    print(f"\n{n} micro VMs, {guest_mib} MiB guests, TCG cache {VmSpec(image='x').tb_cache_mib} MiB, "
+          f"load average {os.getloadavg()[0]:.1f}:")
+    print(f"MemAvailable delta per VM, median of per-start deltas: {med / mib:.1f} MiB "
+          f"(minus guest RAM: {(med - guest_mib * mib) / mib:.1f} MiB); over the whole run: {whole / mib:.1f} MiB")
+    print(f"per-start deltas MiB: {[round(d / mib) for d in deltas]}")
     print(f"QEMU PSS per VM (median): {statistics.median(pss) / mib:.1f} MiB")
-    print("(a negative overhead means the guests have not touched all of their RAM)")
-    _out("vm_memory", {"vms": n, "guest_mib": guest_mib, "mem_available_delta_per_vm": per_vm,
-                       "overhead_per_vm": overhead, "qemu_pss": pss}, tmp_path)
-    assert per_vm > 0
+    _out("vm_memory", {"vms": n, "guest_mib": guest_mib, "mem_available_delta_per_vm": med, "per_start_deltas": deltas,
+                       "whole_run_delta_per_vm": whole, "overhead_per_vm": med - guest_mib * mib, "qemu_pss": pss},
+         tmp_path)
+    assert min(pss) > 0
+
+
+def _host_cpu_busy(seconds: float) -> float:
+    """Share of all host CPUs busy over `seconds` (from /proc/stat), 0..1."""
+
+    def snap() -> tuple[int, int]:
+        f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = f[3] + f[4]
+        return sum(f) - idle, sum(f)
+
+    b0, t0 = snap()
+    time.sleep(seconds)
+    b1, t1 = snap()
+    return (b1 - b0) / max(1, t1 - t0)
+
+
+def _sweep_stale_bench_domains() -> list[str]:
+    """Destroy and undefine bench domains whose store is gone (a run that was killed -9)."""
+    import xml.etree.ElementTree as ET
+
+    import libvirt
+
+    from vmdriver.domain import METADATA_NS
+
+    gone = []
+    conn = libvirt.open("qemu:///system")
+    try:
+        for dom in conn.listAllDomains(0):
+            if not dom.name().startswith("virtlab-bench-"):
+                continue
+            try:
+                root = ET.fromstring(dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS, 0)).get("root")
+            except libvirt.libvirtError:
+                continue
+            if root and root.startswith("/var/tmp/virtlab-vmbench-") and not Path(root).exists():
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+                gone.append(dom.name())
+    finally:
+        conn.close()
+    return gone
+
+
+class _Interrupted(BaseException):
+    """SIGTERM/SIGHUP during the density run: unwind through the cleanup."""
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_density_micro_vms(store, tmp_path):
-    """Start micro VMs until a cap, a memory reserve, a boot-time budget or a failed boot; say which."""
-    from vmdriver.driver import VmSpec
+    """Start 64 MiB micro VMs one after another until a stop rule fires; report which one.
 
-    cap = int(os.environ.get("VIRTLAB_DENSITY_CAP", "16"))
-    # 64 MiB does not boot Debian's cloud kernel (its decompressor needs ~70 MiB): use 80.
-    guest_mib = int(os.environ.get("VIRTLAB_DENSITY_MIB", "80"))
-    reserve = 2 << 30
-    # Under TCG every running guest takes a little CPU, so boots slow down as VMs add up;
-    # a boot slower than this budget ends the count (the CPU is then the limit).
-    budget = float(os.environ.get("VIRTLAB_DENSITY_BOOT_BUDGET", "60"))
+    Stop rules (environment, defaults): VIRTLAB_DENSITY_CAP (200 VMs), a memory budget
+    (host MemAvailable must stay above VIRTLAB_DENSITY_RESERVE_MIB, 4096), a per-VM start
+    timeout (VIRTLAB_DENSITY_BOOT_TIMEOUT, 60 s to ready: under TCG every running guest
+    takes a little CPU, so boots slow down as VMs add up, and this is where the CPU limit
+    shows), a failed boot, and a total time budget (VIRTLAB_DENSITY_TIME_BUDGET, 900 s).
+    Every domain and QEMU is removed at the end, also on Ctrl-C, SIGTERM or SIGHUP.
+    """
+    import signal
+
+    from vmdriver.driver import VmSpec
+    from vmdriver.errors import BootTimeout
+
+    cap = int(os.environ.get("VIRTLAB_DENSITY_CAP", "200"))
+    guest_mib = int(os.environ.get("VIRTLAB_DENSITY_MIB", "64"))
+    reserve = int(os.environ.get("VIRTLAB_DENSITY_RESERVE_MIB", "4096")) << 20
+    boot_timeout = float(os.environ.get("VIRTLAB_DENSITY_BOOT_TIMEOUT", "60"))
+    time_budget = float(os.environ.get("VIRTLAB_DENSITY_TIME_BUDGET", "900"))
+    swept = _sweep_stale_bench_domains()
+    if swept:
+        print(f"\nremoved {len(swept)} stale bench domains of killed runs: {swept[:5]}...")
+    prefix = f"bench-dens-{os.getpid()}-"
     names: list[str] = []
     steps = []
     stopped_by = f"cap of {cap} VMs"
-    t0 = time.time()
+    load0 = os.getloadavg()
+
+    def interrupted(signum, _frame):
+        raise _Interrupted(f"signal {signum}")
+
+    old = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    time.sleep(2)
     base = _mem_available()
+    t0 = time.time()
+    settled = after = 0
+    cpu_busy = 0.0
     try:
         for i in range(cap):
-            if _mem_available() < reserve:
-                stopped_by = f"host MemAvailable below the {reserve >> 20} MiB reserve"
+            if time.time() - t0 > time_budget:
+                stopped_by = f"total time budget of {time_budget:g} s"
                 break
-            name = f"bench-dens-{os.getpid()}-{i}"
+            if _mem_available() - (guest_mib + 200 << 20) < reserve:
+                stopped_by = f"memory budget: host MemAvailable would fall below the {reserve >> 20} MiB reserve"
+                break
+            name = f"{prefix}{i}"
             store.create(VmSpec(image="busybox", name=name, memory_mib=guest_mib, cmd=["sleep", "3600"]))
             names.append(name)
             try:
-                r = store.start(name, timeout=120)
+                r = store.start(name, timeout=boot_timeout)
+            except BootTimeout:
+                stopped_by = f"per-VM start timeout: VM {i + 1} was not ready within {boot_timeout:g} s (host CPU)"
+                break
             except Exception as exc:  # noqa: BLE001 - the failure is the finding
                 stopped_by = f"VM {i + 1} did not boot: {exc}"
                 break
             pss = _pss(store.stats(name)["qemu_pid"] or 0)
-            steps.append({"n": i + 1, "boot_s": r.total, "mem_used": base - _mem_available(), "qemu_pss": pss})
-            print(f"  {i + 1:3d} VMs: boot {r.total:6.2f}s, host memory used {steps[-1]['mem_used'] >> 20} MiB, "
-                  f"this QEMU's PSS {pss >> 20} MiB")
-            if r.total > budget:
-                stopped_by = f"boot of VM {i + 1} took {r.total:.0f} s, over the {budget:g} s budget (host CPU)"
-                break
+            steps.append({"n": i + 1, "t": time.time() - t0, "boot_s": r.total,
+                          "mem_used": base - _mem_available(), "qemu_pss": pss})
+            if (i + 1) % 5 == 0 or i < 3:
+                print(f"  {i + 1:3d} VMs at {steps[-1]['t']:5.0f}s: boot {r.total:6.2f}s, host memory used "
+                      f"{steps[-1]['mem_used'] >> 20} MiB, this QEMU's PSS {pss >> 20} MiB, load {os.getloadavg()[0]:.1f}",
+                      flush=True)
+        start_phase = time.time() - t0
+        if steps:
+            time.sleep(5)  # settle, then measure with every VM running
+            after = _mem_available()
+            settled = len(steps)
+            cpu_busy = _host_cpu_busy(5)
+    except _Interrupted as exc:
+        stopped_by = f"interrupted by {exc}"
+        start_phase = time.time() - t0
     finally:
-        running = len(steps)
-        elapsed = time.time() - t0
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        t_rm = time.time()
+        errors = []
         for name in names:
-            store.remove(name)
-    per = steps[-1]["mem_used"] / running if running else 0
+            try:
+                store.remove(name)
+            except Exception as exc:  # noqa: BLE001 - remove the rest, then report
+                errors.append(f"{name}: {exc}")
+        rm_s = time.time() - t_rm
+        left = subprocess.run(["pgrep", "-f", f"guest=virtlab-{prefix}"], capture_output=True, text=True).stdout.split()
+        for pid in left:
+            subprocess.run(["kill", "-9", pid], check=False)
+    running = len(steps)
+    mib = 1 << 20
+    per_vm = (base - after) / settled if settled else 0
+    overhead = per_vm - guest_mib * mib
     pss_median = statistics.median(s["qemu_pss"] for s in steps) if steps else 0
-    print(f"\ndensity: {running} micro VMs ({guest_mib} MiB guests) in {elapsed:.0f}s; stopped by: {stopped_by}")
-    print(f"memory per VM: {per / (1 << 20):.1f} MiB (MemAvailable delta / N; noisy on a shared host), "
-          f"QEMU PSS median {pss_median / (1 << 20):.1f} MiB")
+    incs = [b["mem_used"] - a["mem_used"] for a, b in zip(steps, steps[1:], strict=False)]
+    step_median = statistics.median(incs) if incs else 0
+    rate = running / start_phase * 60 if start_phase else 0
+    boots = [s["boot_s"] for s in steps]
+    print(f"\ndensity: {running} micro VMs ({guest_mib} MiB guests) running at once; stopped by: {stopped_by}")
+    print(f"start phase {start_phase:.0f} s ({rate:.1f} VMs/min); boot median first 10 "
+          f"{statistics.median(boots[:10]) if boots else 0:.2f} s, last 10 {statistics.median(boots[-10:]) if boots else 0:.2f} s")
+    print(f"host memory per VM (MemAvailable delta / N): {per_vm / mib:.1f} MiB; minus guest RAM: {overhead / mib:.1f} MiB; "
+          f"QEMU PSS median {pss_median / mib:.1f} MiB")
+    print(f"median MemAvailable drop per added VM: {step_median / mib:.1f} MiB (minus guest RAM: "
+          f"{(step_median - guest_mib * mib) / mib:.1f} MiB)")
+    print(f"host CPU busy with {settled} VMs idle: {cpu_busy * 100:.0f}% of {os.cpu_count()} cores; "
+          f"load average before {load0[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    print(f"removed {len(names)} VMs in {rm_s:.0f} s; errors {errors[:3]}; QEMUs killed after remove: {left}")
     _out("vm_density", {"count": running, "guest_mib": guest_mib, "stopped_by": stopped_by, "steps": steps,
-                        "mem_per_instance": per, "pss_per_instance": pss_median, "elapsed_s": elapsed}, tmp_path)
+                        "mem_per_vm": per_vm, "overhead_per_vm": overhead,
+                        "step_median": step_median, "pss_per_vm": pss_median,
+                        "start_phase_s": start_phase, "vms_per_min": rate, "host_cpu_busy": cpu_busy,
+                        "load_before": load0, "remove_s": rm_s, "remove_errors": errors}, tmp_path)
+    assert not errors and not left, (errors, left)
     assert running >= 1
