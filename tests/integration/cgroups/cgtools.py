@@ -88,3 +88,20 @@ MEMHOG = (
     "    chunks.append(b)\n"
     "print('survived', flush=True)\n"
 )
+
+
+def check_freeze_stops_a_busy_child(cg, mgr, while_frozen=None) -> None:
+    """A busy child of ``mgr`` gets no CPU time while the cgroup is frozen, and runs again after thaw."""
+    child = cg.child(mgr, ["sh", "-c", "while :; do :; done"])
+    child.go()
+    assert wait_for(lambda: cpu_ticks(child.pid) > 0)
+    mgr.freeze()
+    assert mgr.state() == "frozen"
+    if while_frozen is not None:
+        while_frozen()
+    before = cpu_ticks(child.pid)
+    time.sleep(0.3)
+    assert cpu_ticks(child.pid) == before
+    mgr.thaw()
+    assert mgr.state() == "thawed"
+    assert wait_for(lambda: cpu_ticks(child.pid) > before, timeout=5)

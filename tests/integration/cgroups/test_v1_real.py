@@ -11,7 +11,15 @@ import signal
 import time
 
 import pytest
-from cgtools import MEMHOG, PY, cpu_ticks, proc_cgroup, read, unique_id, wait_for
+from cgtools import (
+    MEMHOG,
+    PY,
+    check_freeze_stops_a_busy_child,
+    proc_cgroup,
+    read,
+    unique_id,
+    wait_for,
+)
 
 from runtime.oci.cgroups import InvalidResources, detect_mode, load_manager, open_manager
 
@@ -51,17 +59,7 @@ def test_lifecycle(cg):
 def test_freeze_stops_the_process(cg):
     mgr = cg()
     mgr.apply({})
-    child = cg.child(mgr, ["sh", "-c", "while :; do :; done"])
-    child.go()
-    assert wait_for(lambda: cpu_ticks(child.pid) > 0)
-    mgr.freeze()
-    assert mgr.state() == "frozen"
-    before = cpu_ticks(child.pid)
-    time.sleep(0.3)
-    assert cpu_ticks(child.pid) == before
-    mgr.thaw()
-    assert mgr.state() == "thawed"
-    assert wait_for(lambda: cpu_ticks(child.pid) > before, timeout=5)
+    check_freeze_stops_a_busy_child(cg, mgr)
 
 
 def test_update_and_bad_updates_keep_limits(cg):

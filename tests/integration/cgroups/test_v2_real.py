@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 
 import pytest
-from cgtools import PY, cpu_ticks, proc_cgroup, read, unique_id, wait_for
+from cgtools import PY, check_freeze_stops_a_busy_child, proc_cgroup, read, unique_id, wait_for
 
 from runtime.oci.cgroups import CgroupUnsupported, detect_mode, load_manager
 from runtime.oci.cgroups.errors import InvalidResources
@@ -47,17 +46,11 @@ def test_mode_and_membership(cg):
 def test_freeze_with_cgroup_freeze(cg):
     mgr = cg(root=ROOT)
     mgr.apply({})
-    child = cg.child(mgr, ["sh", "-c", "while :; do :; done"])
-    child.go()
-    assert wait_for(lambda: cpu_ticks(child.pid) > 0)
-    mgr.freeze()
-    assert mgr.state() == "frozen"
-    assert "frozen 1" in read(f"{mgr.paths['']}/cgroup.events")
-    before = cpu_ticks(child.pid)
-    time.sleep(0.3)
-    assert cpu_ticks(child.pid) == before
-    mgr.thaw()
-    assert wait_for(lambda: cpu_ticks(child.pid) > before, timeout=5)
+
+    def events_say_frozen():
+        assert "frozen 1" in read(f"{mgr.paths['']}/cgroup.events")
+
+    check_freeze_stops_a_busy_child(cg, mgr, events_say_frozen)
 
 
 def test_kill_all_with_cgroup_kill_and_sigterm(cg):

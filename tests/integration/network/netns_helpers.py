@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 PY = sys.executable
 
@@ -70,6 +72,17 @@ def tcp_server(ns: Netns, port: int, reply: str) -> subprocess.Popen:
     p = ns.popen([PY, "-c", code])
     wait_listening(ns, port)
     return p
+
+
+@contextlib.contextmanager
+def tcp_serving(ns: Netns, port: int, reply: str) -> Iterator[subprocess.Popen]:
+    """``tcp_server`` for the length of a with block; killed and reaped after it."""
+    srv = tcp_server(ns, port, reply)
+    try:
+        yield srv
+    finally:
+        srv.kill()
+        srv.wait()
 
 
 def have(tool: str) -> bool:

@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from netns_helpers import tcp_server, wait_listening
+from netns_helpers import tcp_serving, wait_listening
 
 from runtime.network import nft
 from runtime.network.errors import PortInUse
@@ -37,29 +37,21 @@ def test_published_port_reached_from_loopback_and_bridge_ip(nm, netns):
     port = free_port()
     a = nm.attach(A, n1.path, ports=parse_publish(f"{port}:8000"))
     assert a.ports == [PortSpec("0.0.0.0", port, 8000, "tcp")]
-    srv = tcp_server(n1, 8000, "hello")
-    try:
+    with tcp_serving(n1, 8000, "hello"):
         answer = fetch("127.0.0.1", port)
         # loopback clients appear as the bridge gateway (masquerade), not as the container's own 127.0.0.1
         assert answer == f"hello {a.gateway}"
         assert fetch(a.gateway, port) == f"hello {a.gateway}"
-    finally:
-        srv.kill()
-        srv.wait()
 
 
 def test_publish_on_one_host_ip_only(nm, netns):
     n1 = netns()
     port = free_port()
     a = nm.attach(A, n1.path, ports=[PortSpec("127.0.0.1", port, 8000)])
-    srv = tcp_server(n1, 8000, "lo-only")
-    try:
+    with tcp_serving(n1, 8000, "lo-only"):
         assert fetch("127.0.0.1", port).startswith("lo-only")
         with pytest.raises(OSError):  # not published on the bridge address: nothing listens there
             fetch(a.gateway, port, timeout=2)
-    finally:
-        srv.kill()
-        srv.wait()
 
 
 def test_random_host_ports(nm, netns):
@@ -68,12 +60,8 @@ def test_random_host_ports(nm, netns):
     tcp = [p for p in a.ports if p.proto == "tcp"][0]
     assert tcp.host_port >= 1024 and tcp.container_port == 8000
     assert nm.ports_of(A) == a.ports
-    srv = tcp_server(n1, 8000, "random")
-    try:
+    with tcp_serving(n1, 8000, "random"):
         assert fetch("127.0.0.1", tcp.host_port).startswith("random")
-    finally:
-        srv.kill()
-        srv.wait()
 
 
 def test_udp_is_published(nm, netns):

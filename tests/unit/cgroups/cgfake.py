@@ -13,6 +13,12 @@ from pathlib import Path
 
 from runtime.oci.cgroups.resources import HostFacts
 
+
+def read(path: Path | str) -> str:
+    """A file's content, stripped (as the managers read control files)."""
+    return Path(path).read_text().strip()
+
+
 # Taken before the fixtures replace it with a fixed host.
 REAL_FROM_SYSTEM = HostFacts.from_system
 
@@ -97,9 +103,7 @@ class FakeCgroupFS:
     def write(path: Path, text: str) -> None:
         path.write_text(text)
 
-    @staticmethod
-    def read(path: Path | str) -> str:
-        return Path(path).read_text().strip()
+    read = staticmethod(read)
 
     def _fill(self, d: Path, content: dict) -> None:
         for name, text in content.items():

@@ -75,6 +75,46 @@ def fakefs(tmp_path, monkeypatch):
     return factory
 
 
+@pytest.fixture
+def record_writes(monkeypatch):
+    """Call it to start recording every control-file write as (file name, value); it returns the list."""
+
+    def start() -> list[tuple[str, str]]:
+        from runtime.oci.cgroups import files
+
+        written: list[tuple[str, str]] = []
+        real = files.write
+
+        def write(path, value):
+            written.append((os.path.basename(path), str(value)))
+            real(path, value)
+
+        monkeypatch.setattr(files, "write", write)
+        return written
+
+    return start
+
+
+@pytest.fixture
+def fail_writes(monkeypatch):
+    """Call it with ``when(path, value)`` and a reason: matching control-file writes then fail as the kernel's would."""
+
+    def install(when, reason: str) -> None:
+        from runtime.oci.cgroups import files
+        from runtime.oci.cgroups.errors import CgroupError
+
+        real = files.write
+
+        def write(path, value):
+            if when(path, value):
+                raise CgroupError(f"cannot write {value!r} to {path}: {reason}")
+            real(path, value)
+
+        monkeypatch.setattr(files, "write", write)
+
+    return install
+
+
 @pytest.fixture(autouse=True)
 def host(monkeypatch):
     """Managers see a fixed host: 2 CPUs, one memory node, 2MB and 1GB huge pages."""

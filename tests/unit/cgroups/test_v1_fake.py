@@ -5,15 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from cgfake import V1_MAX
+from cgfake import V1_MAX, read
 
 from runtime.oci.cgroups import InvalidResources, detect_mode, load_manager, open_manager
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported
-
-
-def read(path) -> str:
-    with open(path) as f:
-        return f.read().strip()
 
 
 @pytest.fixture
@@ -82,20 +77,16 @@ def test_values_written(v1):
     assert read(f"{p['hugetlb']}/hugetlb.2MB.limit_in_bytes") == str(2 << 20)
 
 
-def test_memory_and_swap_order(v1, monkeypatch):
-    from runtime.oci.cgroups import files
-
-    written = []
-    real = files.write
-    monkeypatch.setattr(files, "write", lambda p, v: (written.append(os.path.basename(p)), real(p, v)))
+def test_memory_and_swap_order(v1, record_writes):
+    written = record_writes()
     mgr = open_manager(None, "c1", root=str(v1.root))
     mgr.apply({"memory": {"limit": 64 << 20, "swap": 64 << 20}})
     # lowering from unlimited: memory first, then memory+swap
-    assert [w for w in written if "limit_in_bytes" in w] == ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+    assert [w for w, _ in written if "limit_in_bytes" in w] == ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
     written.clear()
     mgr.update({"memory": {"limit": 256 << 20, "swap": 512 << 20}})
     # growing past the current memory+swap ceiling: the ceiling first
-    assert [w for w in written if "limit_in_bytes" in w] == ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
+    assert [w for w, _ in written if "limit_in_bytes" in w] == ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
 
 
 def test_update_memory_above_swap_ceiling_refused(v1):
@@ -115,12 +106,8 @@ def test_update_below_usage_refused(v1):
     assert read(f"{mgr.paths['memory']}/memory.limit_in_bytes") == str(64 << 20)
 
 
-def test_devices_in_order(v1, monkeypatch):
-    from runtime.oci.cgroups import files
-
-    written = []
-    real = files.write
-    monkeypatch.setattr(files, "write", lambda p, v: (written.append((os.path.basename(p), v)), real(p, v)))
+def test_devices_in_order(v1, record_writes):
+    written = record_writes()
     mgr = open_manager(None, "c1", root=str(v1.root))
     mgr.apply({"devices": [
         {"allow": False, "access": "rwm"},
@@ -220,17 +207,8 @@ def test_load_and_destroy(v1):
         again.update({"pids": {"limit": 3}})
 
 
-def test_failed_apply_leaves_nothing(v1, monkeypatch):
-    from runtime.oci.cgroups import files
-
-    real = files.write
-
-    def failing(path, value):
-        if path.endswith("pids.max"):
-            raise CgroupError(f"cannot write {value!r} to {path}: Invalid argument")
-        return real(path, value)
-
-    monkeypatch.setattr(files, "write", failing)
+def test_failed_apply_leaves_nothing(v1, fail_writes):
+    fail_writes(lambda path, value: path.endswith("pids.max"), "Invalid argument")
     mgr = open_manager(None, "c1", root=str(v1.root))
     with pytest.raises(CgroupError, match="pids.max"):
         mgr.apply({"memory": {"limit": 64 << 20}, "pids": {"limit": 3}})
@@ -256,21 +234,11 @@ def test_swap_without_memory_limit_refused_before_writing(v1):
     assert not any(os.path.exists(d) for d in mgr.paths.values())
 
 
-def test_rollback_restores_oom_control(v1, monkeypatch):
-    from runtime.oci.cgroups import files
-    from runtime.oci.cgroups.errors import CgroupError as Err
-
+def test_rollback_restores_oom_control(v1, fail_writes):
     mgr = open_manager(None, "c1", root=str(v1.root))
     mgr.apply({"pids": {"limit": 9}})
-    real = files.write
-
-    def failing(path, value):
-        if path.endswith("pids.max"):
-            raise Err(f"cannot write {value!r} to {path}: Invalid argument")
-        return real(path, value)
-
-    monkeypatch.setattr(files, "write", failing)
-    with pytest.raises(Err) as info:
+    fail_writes(lambda path, value: path.endswith("pids.max"), "Invalid argument")
+    with pytest.raises(CgroupError) as info:
         mgr.update({"memory": {"disableOOMKiller": True}, "pids": {"limit": 3}})
     assert read(f"{mgr.paths['memory']}/memory.oom_control") == "0"
     assert not getattr(info.value, "__notes__", None)  # every restore worked

@@ -6,15 +6,10 @@ import os
 import signal
 
 import pytest
-from cgfake import trusted_xattrs_work
+from cgfake import read, trusted_xattrs_work
 
 from runtime.oci.cgroups import InvalidResources, load_manager, open_manager
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout
-
-
-def read(path) -> str:
-    with open(path) as f:
-        return f.read().strip()
 
 
 @pytest.fixture
@@ -85,12 +80,8 @@ def test_period_alone_keeps_quota(v2):
     assert read(f"{mgr.paths['']}/cpu.max") == "20000 50000"
 
 
-def test_io_max_lines(v2, monkeypatch):
-    from runtime.oci.cgroups import files
-
-    written = []
-    real = files.write
-    monkeypatch.setattr(files, "write", lambda p, v: (written.append((os.path.basename(p), str(v))), real(p, v)))
+def test_io_max_lines(v2, record_writes):
+    written = record_writes()
     mgr = open_manager(None, "c1", root=str(v2.root))
     mgr.apply({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1024}],
                            "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]}})
@@ -142,20 +133,11 @@ def test_update_validates_before_writing(v2):
     assert read(f"{d}/pids.max") == "50"
 
 
-def test_failed_write_rolls_back(v2, monkeypatch):
-    from runtime.oci.cgroups import files
-
+def test_failed_write_rolls_back(v2, fail_writes):
     mgr = open_manager(None, "c1", root=str(v2.root))
     mgr.apply({"memory": {"limit": 256 << 20}, "pids": {"limit": 100}})
     d = mgr.paths[""]
-    real = files.write
-
-    def flaky(path, value):
-        if path.endswith("pids.max") and str(value) == "7":
-            raise CgroupError(f"cannot write '7' to {path}: Device or resource busy")
-        return real(path, value)
-
-    monkeypatch.setattr(files, "write", flaky)
+    fail_writes(lambda path, value: path.endswith("pids.max") and str(value) == "7", "Device or resource busy")
     with pytest.raises(CgroupError, match="busy"):
         mgr.update({"memory": {"limit": 128 << 20}, "pids": {"limit": 7}})
     assert read(f"{d}/memory.max") == str(256 << 20)  # restored
@@ -269,17 +251,9 @@ def test_missing_controller_fails_before_writing(fakefs):
     assert read(f"{mgr.paths['']}/pids.max") == "5"
 
 
-def test_enable_refused_by_the_kernel_is_explained(v2, monkeypatch):
-    from runtime.oci.cgroups import files
-
-    real = files.write
-
-    def busy(path, value):
-        if path.endswith("cgroup.subtree_control") and "memory" in str(value):
-            raise CgroupError(f"cannot write {value!r} to {path}: Device or resource busy")
-        return real(path, value)
-
-    monkeypatch.setattr(files, "write", busy)
+def test_enable_refused_by_the_kernel_is_explained(v2, fail_writes):
+    fail_writes(lambda path, value: path.endswith("cgroup.subtree_control") and "memory" in str(value),
+                "Device or resource busy")
     mgr = open_manager(None, "c1", root=str(v2.root))
     with pytest.raises(CgroupUnsupported, match="cannot enable the memory controller .* busy"):
         mgr.apply({"memory": {"limit": 64 << 20}})

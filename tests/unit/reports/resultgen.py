@@ -193,3 +193,13 @@ def read_samples(path: Path) -> list[dict]:
     """The rows of a samples.csv, read with the csv module only (an independent reader)."""
     with open(path / "samples.csv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def sample_lines(path: Path) -> list[str]:
+    """The lines of a run's samples.csv, header first (for tests that edit a run by hand)."""
+    return (path / "samples.csv").read_text().splitlines()
+
+
+def write_sample_lines(path: Path, lines: list[str]) -> None:
+    """Replace a run's samples.csv by ``lines``."""
+    (path / "samples.csv").write_text("\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import resultgen
 
 from reports.errors import BadResults, HostMixError, ReportError, ResultsNotFound
 from reports.load import expand_paths, load, require_single_host
@@ -48,9 +49,9 @@ def test_a_folder_of_runs_expands_to_its_runs(make_run, tmp_path):
 
 def test_missing_columns_are_refused(make_run):
     path = make_run()
-    text = (path / "samples.csv").read_text().splitlines()
+    text = resultgen.sample_lines(path)
     header = text[0].replace(",unit", "")
-    (path / "samples.csv").write_text("\n".join([header, *text[1:]]) + "\n")
+    resultgen.write_sample_lines(path, [header, *text[1:]])
     with pytest.raises(BadResults, match="missing columns unit"):
         load([path])
 
@@ -76,7 +77,7 @@ def test_missing_environment_is_flagged_and_kept_alone(make_run):
 
 def test_header_only_samples_is_an_empty_run(make_run):
     path = make_run()
-    header = (path / "samples.csv").read_text().splitlines()[0]
+    header = resultgen.sample_lines(path)[0]
     (path / "samples.csv").write_text(header + "\n")
     res = load([path])
     assert len(res.samples) == 0
@@ -87,9 +88,9 @@ def test_header_only_samples_is_an_empty_run(make_run):
 
 def test_nonfinite_values_and_bad_metadata_are_flagged(make_run):
     path = make_run(nonfinite=True)
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     lines.append('x,container,boot,startup.ready,0.1,s,7,"not json",2026-11-28T06:00:00Z')
-    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    resultgen.write_sample_lines(path, lines)
     res = load([path])
     df = res.samples
     bad = df[~df["ok"]]
@@ -101,11 +102,11 @@ def test_nonfinite_values_and_bad_metadata_are_flagged(make_run):
 
 def test_units_are_normalised_and_wrong_units_left_out(make_run):
     path = make_run(only_rows=("startup",))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     lines.append("x,container,boot,startup.ready,250,ms,9,{},2026-11-28T06:00:00Z")
     lines.append("x,container,disk,disk.shared_bytes,3,MiB,0,{},2026-11-28T06:00:00Z")
     lines.append("x,container,disk,disk.instance_bytes,3,s,0,{},2026-11-28T06:00:00Z")
-    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    resultgen.write_sample_lines(path, lines)
     df = load([path]).samples
     ms = df[(df["unit"] == "ms")]
     assert ms["base_value"].iloc[0] == pytest.approx(0.25) and ms["base_unit"].iloc[0] == "s"
@@ -168,9 +169,9 @@ def test_harness_notes_are_shown(make_run):
 
 def test_rows_without_backend_or_metric_are_left_out(make_run):
     path = make_run(only_rows=("startup",))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     lines += [",,,,1.0,s,0,{},t", "x,container,boot,,1.0,s,0,{},t", "x,container,boot,startup.ready,1e400,s,0,{},t"]
-    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    resultgen.write_sample_lines(path, lines)
     res = load([path])
     assert "" not in set(res.samples["backend"]) and "" not in set(res.samples["metric"])
     problems = " ".join(res.runs[0].problems)

@@ -271,7 +271,7 @@ def test_host_slugs_are_safe_and_distinct():
 
 def test_an_empty_run_still_renders_and_says_so(make_run, report_of):
     path = make_run()
-    header = (path / "samples.csv").read_text().splitlines()[0]
+    header = resultgen.sample_lines(path)[0]
     (path / "samples.csv").write_text(header + "\n")
     out = report_of([path])
     md = out.written[1].read_text()
@@ -290,9 +290,9 @@ def test_performance_without_native_is_not_measured(make_run, report_of):
 
 def test_extra_columns_are_ignored(make_run, report_of):
     path = make_run(only_rows=("startup",))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     lines = [lines[0] + ",extra"] + [line + ",zzz" for line in lines[1:]]
-    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    resultgen.write_sample_lines(path, lines)
     out = report_of([path], formats="md")
     assert next(r for r in out.analyses[0].rows if r.key == "startup").verdict == "nuance"
 
@@ -319,10 +319,10 @@ def test_environment_with_wrong_types_still_renders(make_run, report_of):
 
 def test_mathtext_and_huge_names_are_drawn_as_plain_text(make_run, report_of):
     path = make_run(only_rows=("startup", "isolation"))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     weird = "$\\frac{1}{0}$_^" + "x" * 5000
     lines += [line.replace(",podman,", f",{weird},") for line in lines[1:] if ",podman," in line]
-    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    resultgen.write_sample_lines(path, lines)
     out = report_of([path])
     assert out.written[0].read_text().count("data:image/png;base64,") == 3
 
@@ -333,9 +333,9 @@ def test_hostile_names_do_not_become_terminal_markup(make_run, tmp_path):
     from reports.cli import report
 
     path = make_run(only_rows=("startup",))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     lines += [line.replace(",podman,", ",[bold red]boom[/],") for line in lines[1:] if ",podman," in line]
-    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    resultgen.write_sample_lines(path, lines)
     r = CliRunner().invoke(report, [str(path), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "[bold red]boom[/]" in r.output

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import resultgen
 
 from reports import table
 from reports.load import load
@@ -134,7 +135,7 @@ def test_quick_suite_on_a_tcg_host(make_run):
 
 def test_kvm_host_with_a_near_native_vm(make_run, tmp_path):
     path = make_run(accel="kvm", only_rows=("perf",))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     # replace vm results by near-native ones: no workload below 90%
     out = [lines[0]]
     for line in lines[1:]:
@@ -143,7 +144,7 @@ def test_kvm_host_with_a_near_native_vm(make_run, tmp_path):
         out.append(line)
         if line.split(",")[1] == "container":
             out.append(line.replace(",container,", ",vm-micro,"))
-    (path / "samples.csv").write_text("\n".join(out) + "\n")
+    resultgen.write_sample_lines(path, out)
     an = analyse(load([path]), "lab1", "en")
     perf = rows_of(an)["performance"]
     assert perf.verdict in ("fails", "nuance")
@@ -197,13 +198,13 @@ def test_unavailable_backend_shows_its_reason(make_run):
 
 def test_failed_escape_probe_means_it_does_not_hold(make_run):
     path = make_run(only_rows=("isolation",))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     out = []
     for line in lines:
         if ",container,isolation,isolation.escape_probes_blocked," in line:
             line = line.replace(",1.0,bool,", ",0.0,bool,")
         out.append(line)
-    (path / "samples.csv").write_text("\n".join(out) + "\n")
+    resultgen.write_sample_lines(path, out)
     an = analyse(load([path]), "lab1", "en")
     iso = rows_of(an)["isolation"]
     assert iso.verdict == "fails"
@@ -213,7 +214,7 @@ def test_failed_escape_probe_means_it_does_not_hold(make_run):
 
 def test_real_host_limit_is_reported_as_such(make_run):
     path = make_run(only_rows=("density",))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     out = []
     for line in lines:
         if ",container,density,density.count," in line:
@@ -221,7 +222,7 @@ def test_real_host_limit_is_reported_as_such(make_run):
             parts = line.split(",")
             line = ",".join(parts[:4] + ["1850.0", "instances", "0", f'"{meta}"', parts[-1]])
         out.append(line)
-    (path / "samples.csv").write_text("\n".join(out) + "\n")
+    resultgen.write_sample_lines(path, out)
     an = analyse(load([path]), "lab1", "en")
     run = next(r for r in an.density if r.backend.name == "container")
     assert run.count == 1850 and not run.capped and run.capacity == 1850
@@ -253,7 +254,7 @@ def test_chinese_analysis_uses_the_textbook_wording(make_run):
 
 def _rewrite_density(path, backend, count, meta, per=None, pss=None):
     """Replace one backend's density samples by the given count/metadata and per-instance memory."""
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     out = [line for line in lines if f",{backend},density," not in line]
 
     def row(metric, value, unit, m):
@@ -265,7 +266,7 @@ def _rewrite_density(path, backend, count, meta, per=None, pss=None):
         out.append(row("density.mem_per_instance", per, "bytes", {"n": count}))
     if pss is not None:
         out.append(row("density.pss_per_instance", pss, "bytes", {"n": count}))
-    (path / "samples.csv").write_text("\n".join(out) + "\n")
+    resultgen.write_sample_lines(path, out)
 
 
 def test_negative_memavailable_delta_falls_back_to_pss(make_run):
@@ -316,10 +317,10 @@ def test_runs_of_one_host_are_pooled_and_say_so(make_run):
 
 def test_failures_recorded_by_the_harness_explain_missing_cells(make_run):
     path = make_run(only_rows=("startup", "perf"))
-    lines = (path / "samples.csv").read_text().splitlines()
+    lines = resultgen.sample_lines(path)
     lines = [line for line in lines if not (",vm-micro," in line and ",perf.memory," in line)]
     lines = [line for line in lines if not (",vm-full," in line and ",startup." in line)]
-    (path / "samples.csv").write_text("\n".join(lines) + "\n")
+    resultgen.write_sample_lines(path, lines)
     env = json.loads((path / "environment.json").read_text())
     env["errors"] = [
         {"backend": "vm-micro", "workload": "memory",
