@@ -46,8 +46,8 @@ def _restart(eng, cid: str, fds: str) -> int:
     from runtime.engine import launcher
     from runtime.engine.records import write_atomic
 
-    in_r, out_w, err_w = (int(x) for x in fds.split(","))
     cdir = eng.store.path(cid)
+    master = -1
     lock = os.open(cdir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     # A `stop` may hold the lock while it waits for the monitor: never block on it.
     while True:
@@ -67,7 +67,15 @@ def _restart(eng, cid: str, fds: str) -> int:
         rt.delete(cid, force=True)
         launcher.prepare_bundle(eng, rec)
         pid_file = Path(cdir) / "init.pid"
-        pid = rt.create(cid, Path(cdir), pid_file, (in_r, out_w, err_w))
+        if rec["Spec"].get("tty"):  # a new terminal: its master goes to the monitor with the pid
+            master = launcher._create_with_console(rt, cid, Path(cdir), pid_file)
+            pid = int(pid_file.read_text().strip())
+        else:
+            if not fds:
+                print(f"vl-monitor hook: container {cid[:12]} has no stdio kept for restarts", file=sys.stderr)
+                return 1
+            in_r, out_w, err_w = (int(x) for x in fds.split(","))
+            pid = rt.create(cid, Path(cdir), pid_file, (in_r, out_w, err_w))
         rt.start(cid)
         count = int(rec.get("RestartCount", 0)) + 1
         rec["RestartCount"] = count
@@ -77,7 +85,15 @@ def _restart(eng, cid: str, fds: str) -> int:
         write_atomic(cdir / "restarted", json.dumps({"pid": pid, "at": rec["State"]["StartedAtTs"], "count": count}))
     finally:
         os.close(lock)
-    print(pid)
+    if master >= 0:  # stdout is the monitor's socket
+        import socket
+
+        out = socket.socket(fileno=os.dup(1))
+        out.sendmsg([f"{pid}\n".encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, master.to_bytes(4, sys.byteorder))])
+        out.close()
+        os.close(master)
+    else:
+        print(pid)
     return 0
 
 

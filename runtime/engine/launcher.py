@@ -144,7 +144,8 @@ def launch(engine: Any, rec: dict[str, Any], rt: Any) -> tuple[int, dict[str, fl
     monitor = build.binary("monitor", engine.root)
     tty = bool(spec.get("tty"))
     interactive = bool(spec.get("stdin_open"))
-    keep = rec["Norm"]["restart"]["Name"] != "no"
+    # the stdio is kept for restarts even under policy "no": `update --restart` may change it later
+    keep = not rec.get("AutoRemove")
     sync_r, sync_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = os.fork()

@@ -20,7 +20,8 @@
  *   --sync FD     write "ok\n" here once the attach socket listens, then close it
  *   --tty         output is a terminal: one stream, logged as stdout
  *   --autoremove  run HOOK cleanup after the exit unless a client said it removes
- * The HOOK is run as `HOOK... restart` (prints the new init pid) or `HOOK... cleanup`.
+ * The HOOK is run as `HOOK... restart` (prints the new init pid; for a tty it also sends the new
+ * pty master over its stdout, a socket) or `HOOK... cleanup`.
  * The restart policy is read from the file `restart-policy` ("POLICY MAX_RETRIES") at each
  * exit, so `update --restart` changes it for a running container. The file `stop-requested`
  * (made by stop, kill and rm -f; removed by start) suppresses any restart, also one that is
@@ -319,15 +320,22 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-/* Run the hook with one more argument; returns its stdout (first line) as a number, or -1. */
-static long run_hook(char **hook, int nhook, const char *verb, int *keep, int nkeep)
+/* Run the hook with one more argument; returns its stdout (first line) as a number, or -1.
+ * Its stdout is a socket: a restart of a tty container sends the new pty master along
+ * (SCM_RIGHTS), returned in *got_fd (else -1). */
+static long run_hook(char **hook, int nhook, const char *verb, int *keep, int nkeep, int *got_fd)
 {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
+    if (got_fd)
+        *got_fd = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
         return -1;
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
         return -1;
+    }
     if (pid == 0) {
         char *argv[64];
         int n = 0;
@@ -347,12 +355,33 @@ static long run_hook(char **hook, int nhook, const char *verb, int *keep, int nk
     close(p[1]);
     char out[64] = {0};
     size_t got = 0;
+    int fd = -1;
     for (;;) {
-        ssize_t r = read(p[0], out + got, sizeof out - 1 - got);
+        union {
+            char buf[CMSG_SPACE(4 * sizeof(int))];
+            struct cmsghdr align;
+        } cbuf;
+        struct iovec iov = {out + got, sizeof out - 1 - got};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+                            .msg_controllen = sizeof cbuf.buf};
+        ssize_t r = recvmsg(p[0], &mh, MSG_CMSG_CLOEXEC);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
             break;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            int nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int k = 0; k < nfds; k++) {
+                int f;
+                memcpy(&f, CMSG_DATA(c) + k * sizeof(int), sizeof f);
+                if (fd < 0 && got_fd)
+                    fd = f;
+                else
+                    close(f);
+            }
+        }
         got += (size_t)r;
         if (got >= sizeof out - 1)
             break;
@@ -361,8 +390,13 @@ static long run_hook(char **hook, int nhook, const char *verb, int *keep, int nk
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        if (fd >= 0)
+            close(fd);
         return -1;
+    }
+    if (got_fd)
+        *got_fd = fd;
     return strtol(out, NULL, 10);
 }
 
@@ -551,10 +585,25 @@ int main(int argc, char **argv)
             }
             backoff++;
             restarts++;
-            long pid = file_exists("stop-requested") ? -1 : run_hook(hook, nhook, "restart", keep, nkeep);
+            int master = -1;
+            long pid = file_exists("stop-requested") ? -1 : run_hook(hook, nhook, "restart", keep, nkeep, &master);
             if (pid > 0) {
                 child = (pid_t)pid;
                 clock_gettime(CLOCK_MONOTONIC, &run_started);
+                if (master >= 0 && tty_mode) { /* the new init has a new terminal */
+                    if (out_s.fd >= 0)
+                        close(out_s.fd);
+                    out_s.fd = master;
+                    out_s.len = 0;
+                    set_nonblock(master);
+                    if (in_fd >= 0) {
+                        close(in_fd);
+                        in_fd = dup(master);
+                        inlen = 0;
+                    }
+                } else if (master >= 0) {
+                    close(master);
+                }
                 if (out_s.fd < 0 && err_s.fd < 0)
                     break;
                 continue;
@@ -583,7 +632,7 @@ int main(int argc, char **argv)
     if (cleanup) {
         /* release the lock first: the cleanup hook checks that no monitor runs */
         close(lock_fd);
-        run_hook(hook, nhook, "cleanup", keep, 0);
+        run_hook(hook, nhook, "cleanup", keep, 0, NULL);
     }
     return 0;
 }

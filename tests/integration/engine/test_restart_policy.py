@@ -173,3 +173,25 @@ def test_restart_honours_its_timeout(vl):
     # the policy saw neither stop: exactly one run per start, none by the policy
     time.sleep(SETTLE)
     assert boots(vl, cid) == 3 and info(vl, cid)["RestartCount"] == 0
+
+
+def test_a_terminal_container_restarts_with_a_new_terminal(vl):
+    cid = vl("run", "-d", "-t", "--network", "none", "--restart", "on-failure:2", "busybox", "sh", "-c",
+             "echo boot; tty; exit 1").stdout.strip()
+    assert wait_for(lambda: info(vl, cid)["State"]["Status"] == "exited" and boots(vl, cid) == 3), \
+        (info(vl, cid)["State"], vl("logs", cid).stdout)
+    st = info(vl, cid)
+    assert st["RestartCount"] == 2 and st["State"]["ExitCode"] == 1
+    # every run had a terminal, and the monitor logged each one's output
+    assert [ln.startswith("/dev/pts/") for ln in vl("logs", cid).stdout.splitlines() if ln != "boot"] == [True] * 3
+
+
+def test_update_restart_applies_to_a_running_container(vl):
+    cid = vl("run", "-d", "--network", "none", "busybox", "sh", "-c",
+             "echo boot; sleep 2; exit 1").stdout.strip()
+    vl("update", "--restart", "on-failure:1", cid)
+    assert wait_for(lambda: info(vl, cid)["State"]["Status"] == "exited" and boots(vl, cid) == 2)
+    time.sleep(SETTLE)
+    st = info(vl, cid)
+    assert st["RestartCount"] == 1 and boots(vl, cid) == 2
+    assert st["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 1}
