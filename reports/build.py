@@ -108,12 +108,9 @@ def make_report(paths: list[str | Path], out: str | Path | None = None, formats=
     when = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     view = render.ReportView(lang=lang, hosts=views, colours=colours, generated=when,
                              sources=[str(r.path) for r in results.runs], figure_lang=plots.figure_lang(lang))
-    if "html" in fmts:
-        path = out_dir / "report.html"
-        write_atomic(path, render.html(view).encode("utf-8"))
-        written.append(path)
-    if "md" in fmts:
-        path = out_dir / "report.md"
-        write_atomic(path, render.markdown(view).encode("utf-8"))
-        written.append(path)
+    for fmt, name, render_as in (("html", "report.html", render.html), ("md", "report.md", render.markdown)):
+        if fmt in fmts:
+            path = out_dir / name
+            write_atomic(path, render_as(view).encode("utf-8"))
+            written.append(path)
     return ReportOutput(results=results, analyses=analyses, written=written, lang=lang)

@@ -29,14 +29,6 @@ LOOPBACK_IFINDEX = 1  # ifindexes are per netns, and lo is always registered fir
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def sysfs_links() -> list[str]:
-    """Names of the links in this (the host's) network namespace."""
-    try:
-        return os.listdir("/sys/class/net")
-    except FileNotFoundError:
-        return []
-
-
 def bridge_port_count(bridge: str) -> int:
     """How many ports the bridge has."""
     try:

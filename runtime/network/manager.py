@@ -82,6 +82,7 @@ def veth_name(container_id: str, net_id: str) -> str:
 
 
 def _host_links() -> list[str]:
+    """Names of the links in the host's network namespace (from sysfs: no pyroute2 import for gc)."""
     try:
         return os.listdir("/sys/class/net")
     except FileNotFoundError:

@@ -60,16 +60,21 @@ def expected_stats(run_dir) -> dict[tuple[str, str], tuple[int, float, float]]:
     return out
 
 
-def values_table(md: str) -> list[list[str]]:
-    """The rows of the first 'All measured values' table of a Markdown report."""
+def md_table(md: str, heading: str) -> tuple[list[str], list[list[str]]]:
+    """(header cells, body rows) of the first table under the Markdown heading that starts with ``heading``."""
     lines = md.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("### All measured values"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
     rows = []
     for line in lines[start + 4:]:
         if not line.startswith("|"):
             break
         rows.append(md_cells(line))
-    return rows
+    return md_cells(lines[start + 2]), rows
+
+
+def values_table(md: str) -> list[list[str]]:
+    """The rows of the first 'All measured values' table of a Markdown report."""
+    return md_table(md, "### All measured values")[1]
 
 
 @pytest.fixture
@@ -345,14 +350,7 @@ def test_markdown_ratios_equal_the_ratio_of_medians(make_run, report_of):
     run = make_run(reps=7)
     md = report_of([run], formats="md").written[0].read_text()
     expected = expected_stats(run)
-    lines = md.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("### Performance relative to native"))
-    header = md_cells(lines[start + 2])
-    rows = []
-    for line in lines[start + 4:]:
-        if not line.startswith("|"):
-            break
-        rows.append(md_cells(line))
+    header, rows = md_table(md, "### Performance relative to native")
     better = {w: b for w, (_, b, _, _) in resultgen.PERF.items()}
     assert {r[0] for r in rows} == set(better)
     for row in rows:
