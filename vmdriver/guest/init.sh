@@ -19,6 +19,8 @@ die() { say "$*"; echo "VIRTLAB_EXIT 125" > /dev/console; sync; poweroff -f; sle
 while read -r m; do
   [ -n "$m" ] && { insmod "/lib/modules/$m" || say "cannot load $m"; }
 done < /etc/virtlab/modules
+# Loaded modules live in kernel memory; their files would keep RAM in the initramfs (64 MiB guests).
+rm -f /lib/modules/*.ko
 
 # Full profile: mount the disk's root and hand over to the image's own init (systemd).
 case " $(cat /proc/cmdline) " in

@@ -110,9 +110,10 @@ def test_bzimage_memory_floor_and_create_refuses_too_little_ram(tmp_path: Path, 
         drv.close()
 
 
-def test_micro_cmdline_skips_the_tracefs_initcall():
+def test_micro_cmdline_skips_tracefs_and_crypto_self_tests():
     # ~9 MiB of never-freed slab on 6.1 kernels: without this, 64 MiB guests OOM at boot.
     assert "initcall_blacklist=tracer_init_tracefs" in MICRO_CMDLINE.split()
+    assert "cryptomgr.notests" in MICRO_CMDLINE.split()  # no self-test allocations during boot
 
 
 def test_bounded_call_returns_raises_and_times_out(tmp_path: Path):
