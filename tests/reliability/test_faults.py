@@ -410,6 +410,7 @@ def test_monitor_killed_before_it_is_ready(root):
     # The launcher (which becomes the monitor) dies after the runtime created the init, before the
     # monitor said it is ready. The init waits for `start` holding every fd the launcher had: the CLI
     # must notice the monitor's death itself, not wait for an EOF the init keeps from coming.
+    early = 0
     for i in range(3):
         n = f"mr{i}"
         cid = vl(root, "create", "--name", n, "busybox", "sleep", "60").stdout.decode().strip()
@@ -430,12 +431,14 @@ def test_monitor_killed_before_it_is_ready(root):
             kill_now(p)
             pytest.fail("virtlab start hangs after its monitor died before it was ready")
         if not ready:
+            early += 1
             assert p.returncode == 125, err.decode()
             assert b"monitor" in err and n.encode() in err, err.decode()
             st = state_of(root, n)
             assert st["Status"] == "exited" and "monitor" in st["Error"], st
         after_fault(root)
         assert cgroup_procs(cid) == [] or state_of(root, n)["Status"] == "running"
+    assert early, "the kill never landed before the monitor was ready: the test proved nothing"
     cleanup_with_cli(root, all_images=True)
 
 
