@@ -6,15 +6,18 @@ docker: 125 engine error, 126 cannot invoke, 127 not found, else the container's
 
 from __future__ import annotations
 
-import gc
 import json
 import os
-import signal
 import sys
 import time
 from typing import Any
 
 import click
+
+from runtime.cli import runcore
+from runtime.cli.runcore import exited as _exited
+from runtime.cli.runcore import run_attached as _run_attached
+from runtime.cli.runcore import spec as _spec
 
 CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}
 
@@ -25,9 +28,7 @@ def _root(ctx: click.Context) -> str:
 
 
 def _engine(ctx: click.Context, runtime: str | None = None):
-    from runtime.engine.engine import Engine
-
-    return Engine(_root(ctx), runtime=runtime)
+    return runcore.engine(_root(ctx), runtime)
 
 
 def _each(refs: tuple[str, ...], fn) -> None:
@@ -97,27 +98,6 @@ def _run_options(f):
     return f
 
 
-def _spec(image: str, command: tuple[str, ...], o: dict[str, Any]):
-    from runtime.engine.spec import ContainerSpec
-
-    entry = o["entrypoint"]
-    return ContainerSpec(
-        image=image, cmd=list(command) or None,
-        entrypoint=None if entry is None else ([entry] if entry else []),
-        name=o["name"], env=list(o["env"]), env_files=list(o["env_file"]), workdir=o["workdir"], user=o["user"],
-        hostname=o["hostname"], network=o["network"], tty=o["tty"], stdin_open=o["interactive"],
-        volumes=list(o["volume"]), ports=list(o["publish"]), publish_all=o["publish_all"],
-        memory=o["memory"], memory_swap=o["memory_swap"], memory_reservation=o["memory_reservation"],
-        kernel_memory=o["kernel_memory"], cpus=o["cpus"], cpu_shares=o["cpu_shares"], cpu_quota=o["cpu_quota"],
-        cpu_period=o["cpu_period"], cpu_rt_period=o["cpu_rt_period"], cpu_rt_runtime=o["cpu_rt_runtime"],
-        cpuset_cpus=o["cpuset_cpus"], cpuset_mems=o["cpuset_mems"], pids_limit=o["pids_limit"],
-        blkio_weight=o["blkio_weight"], restart=o["restart"], init=o["init"], read_only=o["read_only"],
-        cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]), security_opt=list(o["security_opt"]),
-        ulimits=list(o["ulimit"]), labels=list(o["label"]), auto_remove=o["auto_remove"],
-        stop_signal=o["stop_signal"], stop_timeout=o["stop_timeout"], runtime=o["runtime"],
-    )
-
-
 @click.command(context_settings=CTX)
 @_run_options
 @click.argument("image")
@@ -141,105 +121,12 @@ def create(ctx: click.Context, image: str, command: tuple[str, ...], **o: Any) -
 def run(ctx: click.Context, image: str, command: tuple[str, ...], detach: bool, detach_keys: str | None,
         sig_proxy: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
-    eng = _engine(ctx, o["runtime"])
-    c = eng.create(_spec(image, command, o))
-    if detach:
-        try:
-            eng.start(c.id)
-        except BaseException:
-            if o["auto_remove"]:
-                _quiet_remove(eng, c.id)
-            raise
-        click.echo(c.id)
-        _exit(0)
-    code = _run_attached(eng, c.id, interactive=o["interactive"], tty=o["tty"], remove=o["auto_remove"],
-                         detach_keys=detach_keys, sig_proxy=sig_proxy)
-    _exit(code)
+    from runtime.cli import handoff
 
-
-def _exit(code: int) -> None:
-    """End the process now: `run` is done, and the interpreter's teardown is ~8 ms of a ~120 ms run.
-
-    Only in the real CLI process (its own stdout and stderr); in-process callers get SystemExit.
-    """
-    if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__:
-        try:
-            sys.stdout.flush()  # type: ignore[union-attr]
-            sys.stderr.flush()  # type: ignore[union-attr]
-        except OSError:
-            pass
-        os._exit(code & 0xFF if code >= 0 else 1)
-    sys.exit(code)
-
-
-def _quiet_remove(eng, cid: str) -> None:
-    try:
-        eng.remove(cid, force=True)
-    except Exception as exc:  # noqa: BLE001 - the primary error matters more
-        click.echo(f"Error: cannot remove {cid[:12]}: {exc}", err=True)
-
-
-def _run_attached(eng, cid: str, interactive: bool, tty: bool, remove: bool, detach_keys: str | None,
-                  sig_proxy: bool, start: bool = True) -> int:
-    """Attach before the workload starts, stream its output, return its exit code (None when detached)."""
-    from runtime.engine import attach
-    from runtime.engine.errors import EngineError
-
-    keys = attach.parse_detach_keys(detach_keys)
-    mode = ("R" if remove else "I") if interactive else ("r" if remove else "o")
-    holder: dict[str, Any] = {}
-
-    def on_created(rec: dict[str, Any]) -> None:
-        holder["sock"] = attach.connect(eng.store.path(cid), mode)
-
-    try:
-        if start:
-            eng.start(cid, on_created=on_created)
-        else:
-            on_created({})
-    except BaseException:
-        if "sock" in holder:
-            holder["sock"].close()
-        if remove:
-            _quiet_remove(eng, cid)
-        raise
-    sock = holder["sock"]
-    if not gc.isenabled():  # the CLI turned it off for its start (bench.cli); streaming may last hours
-        gc.freeze()
-        gc.enable()
-    old_handlers = {}
-    if sig_proxy and not tty:
-        def proxy(signum, _frame):
-            try:
-                eng.kill(cid, signum)
-            except EngineError:
-                pass
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-            old_handlers[s] = signal.signal(s, proxy)
-    try:
-        code = attach.stream(sock, stdin=sys.stdin.fileno() if interactive else None, detach_keys=keys,
-                             raw_tty=tty and interactive and os.isatty(sys.stdin.fileno()))
-    finally:
-        sock.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-    if code is None and not _exited(eng, cid):
-        click.echo(f"\nread escape sequence (detached from {cid[:12]})", err=True)
-        return 0
-    if remove and code is not None:
-        _quiet_remove(eng, cid)  # remove finalizes too: no separate wait
-        return code
-    code = eng.wait(cid)
-    if remove:
-        _quiet_remove(eng, cid)
-    return code
-
-
-def _exited(eng, cid: str) -> bool:
-    try:
-        return eng.record(cid)["State"]["Status"] == "exited"
-    except Exception:  # noqa: BLE001
-        return True
+    if handoff.waiting():  # parsed in the forked parser: the parent process runs it
+        handoff.send({"root": _root(ctx), "image": image, "command": command, "detach": detach,
+                      "detach_keys": detach_keys, "sig_proxy": sig_proxy, "o": o})
+    runcore.run(_root(ctx), image, command, detach, detach_keys, sig_proxy, o)
 
 
 # ------------------------------------------------------------------------------- lifecycle

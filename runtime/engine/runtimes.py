@@ -196,6 +196,10 @@ def _oci_error(exc: Exception, what: str) -> EngineError:
     return classify(str(exc), what)
 
 
+# What runtime.oci's create imports on first use (see InProcess.warm).
+IN_PROCESS_CREATE = ("runtime.oci.cgroups.v1", "runtime.oci.cgroups.v2", "runtime.oci.devices", "runtime.oci.seccomp")
+
+
 class InProcess:
     """virtlab's own runtime (runtime.oci.api), called in-process: no runtime binary to start.
 
@@ -226,7 +230,7 @@ class InProcess:
         """
         import importlib
 
-        for name in ("runtime.oci.cgroups.v1", "runtime.oci.cgroups.v2", "runtime.oci.devices", "runtime.oci.seccomp"):
+        for name in IN_PROCESS_CREATE:
             with contextlib.suppress(ImportError):  # an optional piece: create reports its absence itself
                 importlib.import_module(name)
 

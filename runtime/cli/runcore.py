@@ -1,0 +1,175 @@
+"""The body of `virtlab run`, without click: create, start attached, stream, remove, exit code.
+
+runtime.cli.containers defines the command (its options are parsed by click there); this is
+what it runs. It imports no click, so the process that runs containers need not load it (see
+runtime.cli.handoff).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+from typing import Any
+
+
+def engine(root: str, runtime: str | None = None) -> Any:
+    """The Engine of store `root`."""
+    from runtime.engine.engine import Engine
+
+    return Engine(root, runtime=runtime)
+
+
+def echo(message: str, err: bool = False) -> None:
+    """One line to stdout (or stderr), flushed."""
+    print(message, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def spec(image: str, command: tuple[str, ...] | list[str], o: dict[str, Any]) -> Any:
+    """The ContainerSpec of `run`/`create`'s parsed options."""
+    from runtime.engine.spec import ContainerSpec
+
+    entry = o["entrypoint"]
+    return ContainerSpec(
+        image=image, cmd=list(command) or None,
+        entrypoint=None if entry is None else ([entry] if entry else []),
+        name=o["name"], env=list(o["env"]), env_files=list(o["env_file"]), workdir=o["workdir"], user=o["user"],
+        hostname=o["hostname"], network=o["network"], tty=o["tty"], stdin_open=o["interactive"],
+        volumes=list(o["volume"]), ports=list(o["publish"]), publish_all=o["publish_all"],
+        memory=o["memory"], memory_swap=o["memory_swap"], memory_reservation=o["memory_reservation"],
+        kernel_memory=o["kernel_memory"], cpus=o["cpus"], cpu_shares=o["cpu_shares"], cpu_quota=o["cpu_quota"],
+        cpu_period=o["cpu_period"], cpu_rt_period=o["cpu_rt_period"], cpu_rt_runtime=o["cpu_rt_runtime"],
+        cpuset_cpus=o["cpuset_cpus"], cpuset_mems=o["cpuset_mems"], pids_limit=o["pids_limit"],
+        blkio_weight=o["blkio_weight"], restart=o["restart"], init=o["init"], read_only=o["read_only"],
+        cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]), security_opt=list(o["security_opt"]),
+        ulimits=list(o["ulimit"]), labels=list(o["label"]), auto_remove=o["auto_remove"],
+        stop_signal=o["stop_signal"], stop_timeout=o["stop_timeout"], runtime=o["runtime"],
+    )
+
+
+def run(root: str, image: str, command: tuple[str, ...] | list[str], detach: bool, detach_keys: str | None,
+        sig_proxy: bool, o: dict[str, Any]) -> None:
+    """`virtlab run`: ends the process with the container's exit code (or its ID with -d)."""
+    eng = engine(root, o["runtime"])
+    c = eng.create(spec(image, command, o))
+    if detach:
+        try:
+            eng.start(c.id)
+        except BaseException:
+            if o["auto_remove"]:
+                quiet_remove(eng, c.id)
+            raise
+        echo(c.id)
+        exit_now(0)
+    code = run_attached(eng, c.id, interactive=o["interactive"], tty=o["tty"], remove=o["auto_remove"],
+                        detach_keys=detach_keys, sig_proxy=sig_proxy)
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    """End the process now: `run` is done, and the interpreter's teardown is ~8 ms of a ~120 ms run.
+
+    Only in the real CLI process (its own stdout and stderr); in-process callers get SystemExit.
+    """
+    if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__:
+        try:
+            sys.stdout.flush()  # type: ignore[union-attr]
+            sys.stderr.flush()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        os._exit(code & 0xFF if code >= 0 else 1)
+    sys.exit(code)
+
+
+def quiet_remove(eng: Any, cid: str) -> None:
+    """Remove the container; a failure is reported, never raised (the primary error matters more)."""
+    try:
+        eng.remove(cid, force=True)
+    except Exception as exc:  # noqa: BLE001 - the primary error matters more
+        echo(f"Error: cannot remove {cid[:12]}: {exc}", err=True)
+
+
+def run_attached(eng: Any, cid: str, interactive: bool, tty: bool, remove: bool, detach_keys: str | None,
+                 sig_proxy: bool, start: bool = True) -> int:
+    """Attach before the workload starts, stream its output, return its exit code (None when detached)."""
+    from runtime.engine import attach
+    from runtime.engine.errors import EngineError
+
+    keys = attach.parse_detach_keys(detach_keys)
+    mode = ("R" if remove else "I") if interactive else ("r" if remove else "o")
+    holder: dict[str, Any] = {}
+
+    def on_created(rec: dict[str, Any]) -> None:
+        holder["sock"] = attach.connect(eng.store.path(cid), mode)
+
+    try:
+        if start:
+            eng.start(cid, on_created=on_created)
+        else:
+            on_created({})
+    except BaseException:
+        if "sock" in holder:
+            holder["sock"].close()
+        if remove:
+            quiet_remove(eng, cid)
+        raise
+    sock = holder["sock"]
+    if not gc.isenabled():  # the CLI turned it off for its start (bench.cli); streaming may last hours
+        gc.freeze()
+        gc.enable()
+    old_handlers = {}
+    if sig_proxy and not tty:
+        def proxy(signum, _frame):
+            try:
+                eng.kill(cid, signum)
+            except EngineError:
+                pass
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            old_handlers[s] = signal.signal(s, proxy)
+    try:
+        code = attach.stream(sock, stdin=sys.stdin.fileno() if interactive else None, detach_keys=keys,
+                             raw_tty=tty and interactive and os.isatty(sys.stdin.fileno()))
+    finally:
+        sock.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    if code is None and not exited(eng, cid):
+        echo(f"\nread escape sequence (detached from {cid[:12]})", err=True)
+        return 0
+    if remove and code is not None:
+        quiet_remove(eng, cid)  # remove finalizes too: no separate wait
+        return code
+    code = eng.wait(cid)
+    if remove:
+        quiet_remove(eng, cid)
+    return code
+
+
+def exited(eng: Any, cid: str) -> bool:
+    """True if the container is no longer running (or cannot be read)."""
+    try:
+        return eng.record(cid)["State"]["Status"] == "exited"
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def main(params: dict[str, Any], debug: bool) -> None:
+    """Run with parameters parsed elsewhere (runtime.cli.handoff), with bench.cli.main's exit codes."""
+    try:
+        run(params["root"], params["image"], params["command"], params["detach"], params["detach_keys"],
+            params["sig_proxy"], params["o"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - the boundary where errors become exit codes
+        if debug:
+            raise
+        code = getattr(exc, "exit_code", 125)
+        code = code if isinstance(code, int) else 125
+        echo(f"Error: {exc}", err=True)
+    exit_now(code)
