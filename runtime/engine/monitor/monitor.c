@@ -608,6 +608,9 @@ int main(int argc, char **argv)
                     break;
                 continue;
             }
+            /* no restart after all (stopped during the back-off, or the hook failed): the exit
+             * record must say so, or the engine would take this for a monitor that died */
+            write_exit(status, 0);
         }
         break;
     }

@@ -132,6 +132,8 @@ def test_stop_during_the_back_off(vl, store_root):
     n = boots(vl, cid)
     st = info(vl, cid)
     assert st["State"]["Status"] == "exited" and not monitor_running(store_root, cid), st["State"]
+    # the last run's code, not "the monitor died" (it ended its wait and said so)
+    assert (st["State"]["ExitCode"], st["State"]["Error"]) == (1, ""), st["State"]
     time.sleep(SETTLE)
     assert boots(vl, cid) == n and info(vl, cid)["State"]["Status"] == "exited"
 
