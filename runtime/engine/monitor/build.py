@@ -36,9 +36,17 @@ def binary(name: str, store_root: str | os.PathLike) -> str:
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     out = out_dir / fname
     _compile(src, out)
-    for old in out_dir.glob(f"vl-{name}-*"):  # builds of older sources (running ones keep their inode)
+    # Builds of older sources go once they are an hour old: running ones keep their inode, but a
+    # process that hashed the old source a moment ago may be about to exec it by name.
+    import time
+
+    for old in out_dir.glob(f"vl-{name}-*"):
         if old.name != fname and not old.name.endswith(".tmp"):
-            old.unlink(missing_ok=True)
+            try:
+                if time.time() - old.stat().st_mtime > 3600:
+                    old.unlink()
+            except FileNotFoundError:
+                pass
     _cache[key] = str(out)
     return str(out)
 
