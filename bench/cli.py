@@ -30,7 +30,7 @@ DEFAULT_ROOT = "/var/lib/virtlab"
 COMMANDS: dict[str, tuple[str, str, str]] = {
     # containers (runtime/cli/containers.py)
     "create": ("runtime.cli.containers", "create", "Create a new container"),
-    "run": ("runtime.cli.containers", "run", "Create and run a new container from an image"),
+    "run": ("runtime.cli.runcmd", "run", "Create and run a new container from an image"),
     "start": ("runtime.cli.containers", "start", "Start one or more stopped containers"),
     "stop": ("runtime.cli.containers", "stop", "Stop one or more running containers"),
     "restart": ("runtime.cli.containers", "restart", "Restart one or more containers"),

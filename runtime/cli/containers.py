@@ -15,16 +15,10 @@ from typing import Any
 import click
 
 from runtime.cli import runcore
+from runtime.cli.runcmd import CTX, _root, _run_options, run  # noqa: F401 - run: `container run`, importers
 from runtime.cli.runcore import exited as _exited
 from runtime.cli.runcore import run_attached as _run_attached
 from runtime.cli.runcore import spec as _spec
-
-CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}
-
-
-def _root(ctx: click.Context) -> str:
-    obj = ctx.find_root().obj or {}
-    return obj.get("root") or os.path.abspath(os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab"))
 
 
 def _engine(ctx: click.Context, runtime: str | None = None):
@@ -48,54 +42,7 @@ def _each(refs: tuple[str, ...], fn) -> None:
         sys.exit(125)
 
 
-# ------------------------------------------------------------------------------- run / create
-
-
-def _run_options(f):
-    opts = [
-        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
-        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
-        click.option("--name", help="Assign a name to the container"),
-        click.option("-e", "--env", multiple=True, help="Set environment variables"),
-        click.option("--env-file", multiple=True, help="Read in a file of environment variables"),
-        click.option("-v", "--volume", multiple=True, help="Bind mount a volume (SRC:DST[:ro], NAME:DST, DST)"),
-        click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
-        click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
-        click.option("-w", "--workdir", help="Working directory inside the container"),
-        click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])"),
-        click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
-        click.option("--hostname", help="Container host name"),
-        click.option("--network", "--net", default="bridge", show_default=True, help="bridge, none, host or a network name"),
-        click.option("-m", "--memory", help="Memory limit"),
-        click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 for unlimited"),
-        click.option("--memory-reservation", help="Memory soft limit"),
-        click.option("--kernel-memory", help="Kernel memory limit (where the kernel has it)"),
-        click.option("--cpus", help="Number of CPUs"),
-        click.option("-c", "--cpu-shares", help="CPU shares (relative weight)"),
-        click.option("--cpu-quota", help="Limit CPU CFS quota"),
-        click.option("--cpu-period", help="Limit CPU CFS period"),
-        click.option("--cpu-rt-period", help="Limit CPU real-time period in microseconds"),
-        click.option("--cpu-rt-runtime", help="Limit CPU real-time runtime in microseconds"),
-        click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)"),
-        click.option("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)"),
-        click.option("--pids-limit", help="Tune container pids limit (-1 for unlimited)"),
-        click.option("--blkio-weight", help="Block IO weight (10-1000)"),
-        click.option("--restart", default="no", show_default=True, help="no, on-failure[:N], always, unless-stopped"),
-        click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
-        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only"),
-        click.option("--cap-add", multiple=True, help="Add Linux capabilities"),
-        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
-        click.option("--security-opt", multiple=True, help="Security options (seccomp=PATH|unconfined, no-new-privileges)"),
-        click.option("--ulimit", multiple=True, help="Ulimit options (nofile=1024:1024)"),
-        click.option("-l", "--label", multiple=True, help="Set meta data on a container"),
-        click.option("--stop-signal", help="Signal to stop the container"),
-        click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container"),
-        click.option("--runtime", help="Path or name of a runc-compatible OCI runtime"),
-        click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits"),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
+# ------------------------------------------------------------------------------- create
 
 
 @click.command(context_settings=CTX)
@@ -108,25 +55,6 @@ def create(ctx: click.Context, image: str, command: tuple[str, ...], **o: Any) -
     eng = _engine(ctx, o["runtime"])
     c = eng.create(_spec(image, command, o))
     click.echo(c.id)
-
-
-@click.command(context_settings=CTX)
-@_run_options
-@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
-@click.option("--detach-keys", help="Override the key sequence for detaching a container")
-@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Proxy received signals to the process")
-@click.argument("image")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def run(ctx: click.Context, image: str, command: tuple[str, ...], detach: bool, detach_keys: str | None,
-        sig_proxy: bool, **o: Any) -> None:
-    """Create and run a new container from an image."""
-    from runtime.cli import handoff
-
-    if handoff.waiting():  # parsed in the forked parser: the parent process runs it
-        handoff.send({"root": _root(ctx), "image": image, "command": command, "detach": detach,
-                      "detach_keys": detach_keys, "sig_proxy": sig_proxy, "o": o})
-    runcore.run(_root(ctx), image, command, detach, detach_keys, sig_proxy, o)
 
 
 # ------------------------------------------------------------------------------- lifecycle
