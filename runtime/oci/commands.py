@@ -24,12 +24,12 @@ def _int_opt(opts: dict, name: str) -> int:
         raise UsageError(f"--{name.replace('_', '-')} must be an integer") from None
 
 
-def _create_options(opts: dict, log, console_fd=None):
+def _create_options(opts: dict, log, console_fd=None, subreaper=True):
     from runtime.oci.create import Options
 
     return Options(pid_file=_abs(opts.get("pid_file")), console_socket=opts.get("console_socket"),
-                             no_pivot=bool(opts.get("no_pivot")), preserve_fds=_int_opt(opts, "preserve_fds"),
-                             console_fd=console_fd, log=log)
+                   no_pivot=bool(opts.get("no_pivot")), preserve_fds=_int_opt(opts, "preserve_fds"),
+                   console_fd=console_fd, log=log, subreaper=subreaper)
 
 
 def _abs(path: str | None) -> str | None:
@@ -41,7 +41,7 @@ def cmd_create(root: str, opts: dict, args: list[str], log) -> int:
     cid = _one_id(args, "create")
     from runtime.oci.create import create
 
-    create(root, cid, opts.get("bundle") or os.getcwd(), _create_options(opts, log))
+    create(root, cid, opts.get("bundle") or os.getcwd(), _create_options(opts, log, subreaper=False))
     return 0
 
 
@@ -93,7 +93,7 @@ def cmd_run(root: str, opts: dict, args: list[str], log) -> int:
     if opts.get("detach"):
         from runtime.oci.create import create
 
-        create(root, cid, bundle, _create_options(opts, log))
+        create(root, cid, bundle, _create_options(opts, log, subreaper=False))
         try:
             container.start(root, cid)
         except BaseException:

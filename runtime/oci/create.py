@@ -28,7 +28,7 @@ class Options:
     """Options of create that are not in config.json."""
 
     def __init__(self, pid_file=None, console_socket=None, no_pivot=False, stdio=None, preserve_fds=0,
-                 console_fd=None, log=None):
+                 console_fd=None, log=None, subreaper=True):
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
@@ -36,6 +36,10 @@ class Options:
         self.preserve_fds = preserve_fds
         self.console_fd = console_fd  # run: a socket end the init sends the pty master over
         self.log = log or (lambda level, msg: None)
+        # Become the init's child subreaper, to wait for it (run, the API). The CLI's create exits
+        # right away: the init then goes to the caller's subreaper (conmon, containerd-shim), as
+        # with runc, and this process needs no ctypes (prctl) before the fork.
+        self.subreaper = subreaper
         self.rootfs_fd = -1  # set in the child, before any user namespace
         self.fifo_fd = -1
         self.tree_fd = -1
@@ -70,8 +74,8 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
         os.mkfifo(fifo, 0o600)
         if plan.new_user:
             os.chown(fifo, _host_id(config, "uidMappings"), _host_id(config, "gidMappings"))
-        h = linux.host()
-        h.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+        if opts.subreaper:
+            linux.host().prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         parent, child = Channel.pair()
         pid = os.fork()
         if pid == 0:  # A, then B
@@ -117,10 +121,21 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     proc = config.get("process") or {}
     if proc.get("oomScoreAdj") is not None:
         process.set_oom_score_adj(proc["oomScoreAdj"], str(init_pid))
-    if mgr is not None:
+    self_join = mgr is not None and _init_can_join_itself(mgr, plan)
+    if mgr is not None and not self_join:
         mgr.add(init_pid)
     state.save(st)
-    ch.send(go=1)
+    join_error = None
+    if self_join:
+        unified = mgr.paths.get("")
+        ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
+                cgroup_dirs={"": unified} if unified else {})
+        if unified:
+            # Only a write to cgroup.procs waits for the RCU grace period (1-12 ms here); it now
+            # passes while the init mounts, instead of before.
+            join_error = _join_cgroup2(unified, init_pid)
+    else:
+        ch.send(go=1)
     while True:
         msg = ch.recv()
         if msg is None or "error" in msg:
@@ -136,7 +151,48 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
                 raise
             ch.send(hooks_done=1)
         elif "ready" in msg:
+            if join_error is not None:
+                raise join_error
             return init_pid
+
+
+def _init_can_join_itself(mgr, plan) -> bool:
+    """True when the init may move itself into its v1 cgroups (see _join_self).
+
+    Writing a pid to cgroup.procs takes the kernel's global cgroup_threadgroup_rwsem, whose
+    first writer waits for an RCU grace period; a single-threaded process writing "0" to a
+    v1 ``tasks`` file skips that lock (Linux 6.1+). Not with a user namespace (the init is no
+    longer host root), nor with a cgroup namespace (its root must be the final cgroup), nor
+    when device rules live in cgroup2 (eBPF fallback: the init must be there before mknod).
+    """
+    return (getattr(mgr, "mode", "") in ("v1", "hybrid") and "devices" in mgr.paths
+            and "user" not in plan.types and "cgroup" not in plan.types)
+
+
+def _join_cgroup2(directory: str, pid: int) -> OCIError | None:
+    """Write PID to DIRECTORY/cgroup.procs; the error to raise once the init has reported, if any."""
+    try:
+        fd = os.open(os.path.join(directory, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        return OCIError(f"cannot add process {pid} to cgroup {directory}: {e.strerror}")
+    return None
+
+
+def _join_self(directories: list[str]) -> None:
+    """The init moves itself (its only thread) into each v1 cgroup directory: "0" to ``tasks``."""
+    for d in directories:
+        try:
+            fd = os.open(os.path.join(d, "tasks"), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise SyscallError(f"cannot join cgroup {d}: {e.strerror}", e.errno) from None
 
 
 def _cgroup_manager(config: dict, container_id: str):
@@ -337,13 +393,18 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     msg = ch.recv()
     if not msg or "go" not in msg:
         os._exit(1)
+    cgroup_dirs = None
+    if msg.get("join"):
+        _join_self(msg["join"])
+        cgroup_dirs = msg.get("cgroup_dirs")  # P is still adding us to these: /proc/self/cgroup may lag
     if plan.unshare & linux.CLONE_NEWCGROUP:
         h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
     if prepared is not None:
-        root_fd = rootfs.mount_all(prepared, config, h, userns)
+        root_fd = rootfs.mount_all(prepared, config, h, userns, cgroup_dirs=cgroup_dirs)
     elif "mount" in plan.types:
         root_fd = rootfs.mount_all(rootfs.prepare(config, rfs, h, userns=userns, rootfs_fd=opts.rootfs_fd,
-                                                  tree_fd=opts.tree_fd), config, h, userns)
+                                                  tree_fd=opts.tree_fd), config, h, userns,
+                                   cgroup_dirs=cgroup_dirs)
     else:
         # No mount namespace: mounting would change the host's mounts; only chroot, as runc skips the rootfs.
         ch.send(warning="no mount namespace: config mounts are ignored and the rootfs is only chroot'ed")

@@ -8,11 +8,19 @@ recording fake and check which calls and flags a config produces without root.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
 from runtime.oci.errors import SyscallError
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    import ctypes
+else:
+    # Imported by the first Linux(): ~1 ms that `create` then spends in the forked init, in
+    # parallel with the runtime's cgroup setup, instead of before the fork; the constants
+    # below are all the runtime process itself needs.
+    ctypes = None
 
 # Syscall numbers glibc has no wrapper for (or only a recent one).
 _NR = {
@@ -91,6 +99,9 @@ class Linux:
     """Real syscalls. Every method raises SyscallError (with errno) on failure."""
 
     def __init__(self) -> None:
+        global ctypes
+        import ctypes
+
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._libc.syscall.restype = ctypes.c_long
         self._nr = _NR.get(os.uname().machine, _NR["x86_64"])

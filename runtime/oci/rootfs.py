@@ -90,11 +90,14 @@ def _is_cgroup_mount(m: mounts.MountSpec) -> bool:
     return m.type == "cgroup" or (m.type == "" and m.source == "cgroup" and not m.is_bind)
 
 
-def mount_all(p: Prepared, config: dict, h, userns: bool, stop_before_cgroup: bool = False) -> int:
+def mount_all(p: Prepared, config: dict, h, userns: bool, stop_before_cgroup: bool = False,
+              cgroup_dirs: dict[str, str] | None = None) -> int:
     """Mount the config's entries from where P stopped; then devices and /dev links. Returns the fd.
 
     With STOP_BEFORE_CGROUP the walk pauses at the first cgroup mount: that one needs the init to be
     in its cgroup already, while everything before it can be done while the runtime creates it.
+    CGROUP_DIRS ({hierarchy key: host directory}) names the init's cgroup where /proc/self/cgroup
+    may not show it yet (the runtime is still moving it there).
     """
     if p.done:
         return p.fd
@@ -106,7 +109,7 @@ def mount_all(p: Prepared, config: dict, h, userns: bool, stop_before_cgroup: bo
             if _is_cgroup_mount(m):
                 if stop_before_cgroup:
                     return p.fd
-                mount_cgroup(m, p.fd, p.path, h, linux_cfg.get("namespaces") or [])
+                mount_cgroup(m, p.fd, p.path, h, linux_cfg.get("namespaces") or [], cgroup_dirs)
             else:
                 mounts.mount_entry(m, p.fd, p.path, h, linux_cfg.get("mountLabel") or "")
                 if m.destination.rstrip("/") == "/dev" and not m.is_bind:
@@ -150,7 +153,8 @@ def _mountpoint_of(path: str) -> str | None:
     return best
 
 
-def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: list) -> None:
+def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: list,
+                 cgroup_dirs: dict[str, str] | None = None) -> None:
     """Mount /sys/fs/cgroup: cgroup2 on a unified host; on v1/hybrid a tmpfs with one mount per hierarchy."""
     ro = m.flags & linux.MS_RDONLY
     base_flags = m.flags & ~linux.MS_RDONLY
@@ -189,7 +193,7 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
             elif own_cgroupns:
                 h.mount("cgroup2", target, "cgroup2", base_flags | ro, None)
             else:
-                src = _own_cgroup_dir(mountpoint, key, own)
+                src = (cgroup_dirs or {}).get(key) or _own_cgroup_dir(mountpoint, key, own)
                 h.mount(src, target, "bind", linux.MS_BIND | linux.MS_REC, None)
         finally:
             os.close(fd)
