@@ -10,10 +10,17 @@ import _signal as signal  # the C module: the signal package imports enum (~3 ms
 import os
 import time
 
-from runtime.oci import hooks, state
+from runtime.oci import state
 from runtime.oci.errors import OCIError, StateError
 
 FIFO = "exec.fifo"
+
+
+def _has_hooks(config: dict, kind: str) -> bool:
+    """Whether the config has hooks of KIND; the hooks module is imported only when it does."""
+    return bool((config.get("hooks") or {}).get(kind))
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, 0)
@@ -50,7 +57,9 @@ def start(root: str, container_id: str) -> dict:
     if not config.get("process"):
         _kill_and_wait(st)
         raise OCIError(f"cannot start container {container_id}: its config has no process")
-    if hooks.has(config.get("hooks"), "prestart"):
+    if _has_hooks(config, "prestart"):
+        from runtime.oci import hooks
+
         # The OCI spec runs prestart hooks as part of start, in the runtime namespace.
         try:
             hooks.run(config.get("hooks"), "prestart", state.hook_state(st))
@@ -70,7 +79,9 @@ def start(root: str, container_id: str) -> dict:
         os.close(fd)
     os.unlink(fifo)
     st["status"] = state.RUNNING
-    if hooks.has(config.get("hooks"), "poststart"):
+    if _has_hooks(config, "poststart"):
+        from runtime.oci import hooks
+
         hooks.run(config.get("hooks"), "poststart", state.hook_state(st), warn=_warn)
     return st
 
@@ -175,7 +186,9 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                 mgr.thaw()
     config = st.get("config") or {}
     try:
-        if hooks.has(config.get("hooks"), "poststop"):
+        if _has_hooks(config, "poststop"):
+            from runtime.oci import hooks
+
             st["status"] = state.STOPPED
             hooks.run(config.get("hooks"), "poststop", state.hook_state(st), warn=_warn)
     finally:
@@ -207,15 +220,36 @@ def _kill_and_wait(st: dict, timeout: float = 10.0) -> None:
     except StateError:
         return  # already gone
     deadline = time.monotonic() + timeout
-    while state.proc_start_time(pid) == st.get("start_time"):
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return
-        except ChildProcessError:
-            pass
-        if time.monotonic() > deadline:
-            raise OCIError(f"container {st['id']}: init {pid} did not die after SIGKILL")
-        time.sleep(0.002)
+    poller = None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError:
+        pidfd = -1
+    try:
+        while state.proc_start_time(pid) == st.get("start_time"):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                pass
+            if time.monotonic() > deadline:
+                raise OCIError(f"container {st['id']}: init {pid} did not die after SIGKILL")
+            if pidfd < 0:
+                time.sleep(0.002)
+                continue
+            if poller is None:
+                import select
+
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+            # Readable once the process has exited; the timeout still re-checks an exiting PID-namespace
+            # init, which stops counting (PF_EXITING) before it becomes a zombie.
+            poller.poll(2)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def pause(root: str, container_id: str) -> None:

@@ -41,7 +41,9 @@ if _json is not None:
 def loads(data: str | bytes):
     """Parse one JSON document (str or UTF-8 bytes); ValueError when it is not valid JSON."""
     if isinstance(data, (bytes, bytearray)):
-        data = bytes(data).decode("utf-8-sig")
+        # Not .decode("utf-8-sig"): that codec is a module to import (~0.15 ms); utf-8 is built in.
+        raw = bytes(data)
+        data = (raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8")
     if _json is None:
         import json
 

@@ -6,24 +6,15 @@ import os
 
 from runtime.oci import ljson as json
 from runtime.oci.errors import SpecError
+from runtime.oci.state import validate_id as validate_id  # defined there: start/delete need no spec
 
 MAX_CONFIG_BYTES = 4 << 20
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
 DEFAULT_MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                   "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"]
 DEFAULT_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-
-
-def validate_id(container_id: str) -> str:
-    """Return the id if it is a safe container id, else raise SpecError."""
-    if (not isinstance(container_id, str) or not 0 < len(container_id) <= 1024 or not container_id[0].isalnum()
-            or not container_id[0].isascii() or not _ID_CHARS.issuperset(container_id)):
-        raise SpecError(f"invalid container id {container_id!r}: use letters, digits, '_', '.', '+', '-' "
-                        "(up to 1024, not starting with a punctuation mark)")
-    return container_id
 
 
 def load(bundle: str) -> dict:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 
 from runtime.oci import ljson as json
-from runtime.oci.errors import ContainerExists, ContainerNotFound, OCIError, StateError
-from runtime.oci.spec import validate_id
+from runtime.oci.errors import ContainerExists, ContainerNotFound, OCIError, SpecError, StateError
 
 CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", "paused", "stopped"
 OCI_VERSION = "1.0.2"
@@ -28,6 +27,18 @@ ALLOWED = {
     "exec": {CREATED, RUNNING},
     "ps": {CREATED, RUNNING, PAUSED, STOPPED},
 }
+
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+
+
+def validate_id(container_id: str) -> str:
+    """Return the id if it is a safe container id, else raise SpecError."""
+    if (not isinstance(container_id, str) or not 0 < len(container_id) <= 1024 or not container_id[0].isalnum()
+            or not container_id[0].isascii() or not _ID_CHARS.issuperset(container_id)):
+        raise SpecError(f"invalid container id {container_id!r}: use letters, digits, '_', '.', '+', '-' "
+                        "(up to 1024, not starting with a punctuation mark)")
+    return container_id
 
 
 def check(state: dict, operation: str) -> None:
