@@ -33,7 +33,11 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def _used_subnets() -> set[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """/30s of the pool that some host interface already uses (another run, another instance)."""
-    r = _ip("-4", "-o", "addr", "show", check=False)
+    for _ in range(5):
+        # A netlink dump is cut short when interfaces change meanwhile (other runs); read it again.
+        r = _ip("-4", "-o", "addr", "show", check=False)
+        if r.returncode == 0 and "interrupted" not in r.stderr.lower():
+            break
     used: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
     for line in r.stdout.splitlines():
         for word in line.split():
