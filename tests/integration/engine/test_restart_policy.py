@@ -165,7 +165,6 @@ def test_restart_honours_its_timeout(vl):
     assert wait_for(lambda: boots(vl, cid) == 3)
     assert vl("logs", cid).stdout.split().count("clean") == 1
     # a stubborn container is killed only once the timeout has passed
-    t0 = time.monotonic()
     stub = vl("run", "-d", "--network", "none", "busybox", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"
               ).stdout.strip()
     t0 = time.monotonic()
