@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from runtime.image import digest as dg
-from runtime.image import oci, reference
+from runtime.image import fsutil, oci, reference
 from runtime.image.compress import decompressing
 from runtime.image.errors import ImageError, InvalidArchive, LimitExceeded
 from runtime.image.store import Image, ImageStore
@@ -116,19 +116,9 @@ def save(store: ImageStore, names: list[str], out) -> list[Image]:
 
 
 def save_to_path(store: ImageStore, names: list[str], path: str | os.PathLike) -> list[Image]:
-    """`save` into a file, atomically: a temporary file in the same directory, then rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            imgs = save(store, names, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return imgs
+    """`save` into a file, atomically (a user's output file: 0666 less the umask, as docker save -o)."""
+    with fsutil.atomic_file(Path(path), mode=0o666, suffix="partial") as f:
+        return save(store, names, f)
 
 
 # ------------------------------------------------------------------ load

@@ -179,6 +179,9 @@ def test_save_to_path_is_atomic(store, tmp_path):
     out = tmp_path / "out.tar"
     archive.save_to_path(store, ["p:1"], out)
     assert "index.json" in _members(out.read_bytes())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a user's file, as `docker save -o` makes it
     with pytest.raises(ImageError):
         archive.save_to_path(store, ["p:1", "missing:1"], tmp_path / "bad.tar")
     assert sorted(os.listdir(tmp_path)) == ["host", "out.tar"]
