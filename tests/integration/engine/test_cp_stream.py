@@ -188,3 +188,19 @@ def test_a_directory_is_not_replaced_by_a_file(vl):
     r = vl("cp", "-", f"{cid}:/dst", input=tar_of((entry("sub"), b"file")))
     assert r.returncode == 125 and "cannot overwrite directory 'sub'" in r.stderr.decode(), r.stderr
     assert sh(vl, cid, "test -d /dst/sub && echo dir") == "dir\n"
+
+
+def test_stream_into_a_volume_stays_in_the_volume(vl, store_root, sentinel):
+    cid = vl("run", "-d", "--network", "none", "-v", "cpvol:/data", "busybox", "sleep", "60").stdout.decode().strip()
+    r = vl("cp", "-", f"{cid}:/data", input=tar_of((entry("sub/", tarfile.DIRTYPE, mode=0o755), None),
+                                                   (entry("sub/f"), b"in the volume")))
+    assert r.returncode == 0, r.stderr.decode()
+    assert sh(vl, cid, "cat /data/sub/f") == "in the volume"
+    assert upper_files(store_root, cid) == [] or all(not p.startswith("data/") for p in upper_files(store_root, cid))
+    r = vl("cp", "-", f"{cid}:/data", input=tar_of((entry("../../" + str(sentinel).lstrip("/") + "/pwned"), b"x")))
+    assert r.returncode == 125 and "outside the destination" in r.stderr.decode(), r.stderr
+    out = vl("cp", f"{cid}:/data/sub", "-")
+    with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+        assert tf.getnames() == ["sub", "sub/f"]
+    vl("rm", "-f", "-v", cid)
+    vl("volume", "rm", "cpvol")
