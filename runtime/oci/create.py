@@ -16,7 +16,7 @@ import _signal as signal  # the C module: the signal package imports enum (~3 ms
 import os
 import time
 
-from runtime.oci import hooks, linux, namespaces, process, rootfs, spec, state
+from runtime.oci import hooks, linux, namespaces, process, spec, state
 from runtime.oci.channel import Channel
 from runtime.oci.container import FIFO, _reap, _remove_dir
 from runtime.oci.errors import ExecError, OCIError, SpecError, SyscallError
@@ -57,7 +57,7 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     config = opts.config if opts.config is not None else spec.load(bundle)
     proc = process.Process(config["process"]) if config.get("process") else None
     plan = namespaces.plan(config)
-    rfs = rootfs.rootfs_path(config, bundle)
+    rfs = spec.rootfs_path(config, bundle)
     if proc and proc.terminal and not opts.console_socket and opts.console_fd is None:
         raise OCIError("cannot allocate a tty without --console-socket (the runtime detaches)")
     if config.get("linux", {}).get("seccomp"):
@@ -124,18 +124,23 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     self_join = mgr is not None and _init_can_join_itself(mgr, plan)
     if mgr is not None and not self_join:
         mgr.add(init_pid)
-    state.save(st)
+    # The init's createContainer hooks may ask for the state: it must have the pid before they run.
+    save_first = hooks.has(config.get("hooks"), "createContainer")
+    if save_first:
+        state.save(st)
     join_error = None
+    unified = mgr.paths.get("") if self_join else None
     if self_join:
-        unified = mgr.paths.get("")
         ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
                 cgroup_dirs={"": unified} if unified else {})
-        if unified:
-            # Only a write to cgroup.procs waits for the RCU grace period (1-12 ms here); it now
-            # passes while the init mounts, instead of before.
-            join_error = _join_cgroup2(unified, init_pid)
     else:
         ch.send(go=1)
+    if not save_first:
+        state.save(st)  # while the init mounts
+    if unified:
+        # Only a write to cgroup.procs waits for the RCU grace period (1-12 ms here); it now
+        # passes while the init mounts, instead of before.
+        join_error = _join_cgroup2(unified, init_pid)
     while True:
         msg = ch.recv()
         if msg is None or "error" in msg:
@@ -312,6 +317,9 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
     """A: enter/create the namespaces, fork B; B: the container init. Never returns."""
     code = 1
     try:
+        # Imported here, in parallel with the runtime's cgroup setup, and before any namespace
+        # change: the mapped root of a user namespace may not be able to read the runtime's files.
+        from runtime.oci import rootfs  # noqa: F401 - used by _init
         if opts.stdio:
             for i, fd in enumerate(opts.stdio):
                 if fd is not None and fd != i:
@@ -370,6 +378,8 @@ def _on_signal_before_start(signum, _frame):
 
 def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Options) -> None:
     """B: the container init, from 'go' to exec."""
+    from runtime.oci import rootfs  # already loaded by _child_main
+
     for sig in _INIT_SIGNALS:
         signal.signal(sig, _on_signal_before_start)
     # What does not depend on the cgroup is done while P places us in it.

@@ -17,15 +17,6 @@ from runtime.oci import devices, linux, mounts, paths
 from runtime.oci.errors import SecurityError, SpecError, SyscallError
 
 
-def rootfs_path(config: dict, bundle: str) -> str:
-    """The absolute, symlink-free host path of root.path (relative paths are relative to the bundle)."""
-    root = (config.get("root") or {}).get("path") or "rootfs"
-    path = os.path.realpath(os.path.join(bundle, root))
-    if not os.path.isdir(path):
-        raise SpecError(f"rootfs {path} does not exist or is not a directory")
-    return path
-
-
 def propagation_flag(config: dict) -> int:
     """The propagation to give the mounts of the new mount namespace (rslave unless rootfsPropagation says)."""
     prop = (config.get("linux") or {}).get("rootfsPropagation")
@@ -84,6 +75,7 @@ class Prepared:
         self.next = 0
         self.dev_is_tmpfs = False
         self.done = False
+        self.hierarchies: dict[str, tuple[str, str]] | None = None  # read while waiting for the cgroup
 
 
 def _is_cgroup_mount(m: mounts.MountSpec) -> bool:
@@ -108,8 +100,9 @@ def mount_all(p: Prepared, config: dict, h, userns: bool, stop_before_cgroup: bo
             m = mounts.MountSpec(entries[p.next])
             if _is_cgroup_mount(m):
                 if stop_before_cgroup:
+                    p.hierarchies = _host_hierarchies()  # mountinfo parsed now, off the critical path
                     return p.fd
-                mount_cgroup(m, p.fd, p.path, h, linux_cfg.get("namespaces") or [], cgroup_dirs)
+                mount_cgroup(m, p.fd, p.path, h, linux_cfg.get("namespaces") or [], cgroup_dirs, p.hierarchies)
             else:
                 mounts.mount_entry(m, p.fd, p.path, h, linux_cfg.get("mountLabel") or "")
                 if m.destination.rstrip("/") == "/dev" and not m.is_bind:
@@ -154,12 +147,14 @@ def _mountpoint_of(path: str) -> str | None:
 
 
 def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: list,
-                 cgroup_dirs: dict[str, str] | None = None) -> None:
+                 cgroup_dirs: dict[str, str] | None = None,
+                 hierarchies: dict[str, tuple[str, str]] | None = None) -> None:
     """Mount /sys/fs/cgroup: cgroup2 on a unified host; on v1/hybrid a tmpfs with one mount per hierarchy."""
     ro = m.flags & linux.MS_RDONLY
     base_flags = m.flags & ~linux.MS_RDONLY
     own_cgroupns = any(ns.get("type") == "cgroup" for ns in namespaces)
-    hierarchies = _host_hierarchies()
+    if hierarchies is None:
+        hierarchies = _host_hierarchies()
     if hierarchies.get("") and hierarchies[""][0] == "/sys/fs/cgroup":  # pure cgroup v2
         fd = paths.mkdir_all(root_fd, m.destination, host=h)
         try:

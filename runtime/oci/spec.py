@@ -17,6 +17,15 @@ DEFAULT_MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/p
 DEFAULT_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
+def rootfs_path(config: dict, bundle: str) -> str:
+    """The absolute, symlink-free host path of root.path (relative paths are relative to the bundle)."""
+    root = (config.get("root") or {}).get("path") or "rootfs"
+    path = os.path.realpath(os.path.join(bundle, root))
+    if not os.path.isdir(path):
+        raise SpecError(f"rootfs {path} does not exist or is not a directory")
+    return path
+
+
 def load(bundle: str) -> dict:
     """Read and validate BUNDLE/config.json; return the config dict."""
     path = os.path.join(bundle, "config.json")
