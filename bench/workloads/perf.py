@@ -8,7 +8,10 @@ report divides each backend's median by native's (performance as a ratio to nati
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,10 +189,6 @@ def host_probe(backend: Backend) -> Any:
 
 def _read_port(server: subprocess.Popen, what: str, timeout: float = 15.0) -> int:
     """The port the server printed, once it also printed the ready marker."""
-    import os
-    import select
-    import time
-
     assert server.stdout is not None
     fd = server.stdout.fileno()
     buf = b""
