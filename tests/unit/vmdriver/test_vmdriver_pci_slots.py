@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,8 @@ from vmdriver.domain import DiskDef, DomainDef, domain_xml
 from vmdriver.errors import InvalidSpec
 
 
-def _def(**kw) -> DomainDef:
-    base = dict(
+def _def(**kw: Any) -> DomainDef:
+    base: dict[str, Any] = dict(
         name="virtlab-t", memory_mib=64, vcpus=1, accel="tcg",
         disks=(DiskDef("/s/o.qcow2", "qcow2", "vda", "/s/b.qcow2", "qcow2"), DiskDef("/s/u.raw", "raw", "vdb")),
         console_log="/s/console.log", kernel="/s/k/vmlinux", initrd="/s/i.img", agent=True,
@@ -21,7 +22,7 @@ def _def(**kw) -> DomainDef:
     return DomainDef(**base)
 
 
-def _addresses(x: ET.Element) -> list[tuple[str, str, str]]:
+def _addresses(x: ET.Element) -> list[tuple[str | None, str | None, str | None]]:
     return [(a.get("bus"), a.get("slot"), a.get("function")) for a in x.iter("address") if a.get("type") == "pci"]
 
 
