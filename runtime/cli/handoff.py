@@ -1,7 +1,7 @@
 """`virtlab run` in two processes: click parses while the engine loads (two cores, ~10 ms less).
 
-bench.cli calls start() first thing in the CLI process when the first command word is `run`. The
-process forks. The child goes on as the ordinary CLI: it imports click, parses, prints help and
+bench.cli calls start() first thing in the CLI process when the first command word is `run` and
+a CPU is idle (worth_it). The process forks. The child goes on as the ordinary CLI: it imports click, parses, prints help and
 usage errors and exits with their codes, except that the `run` command sends its parsed
 parameters back through a pipe instead of running (send()). Meanwhile the parent imports the
 engine; then it runs the container with those parameters (runtime.cli.runcore, the same code the
@@ -41,6 +41,18 @@ def wants_run(args: list[str]) -> bool:
         else:
             return a == "run"
     return False
+
+
+def worth_it() -> bool:
+    """Fork only when a CPU is free to parse beside us (VIRTLAB_HANDOFF=1: always, 0: never).
+
+    On a saturated host the two halves cannot overlap, and the extra process and wake-up cost
+    a little instead of saving ~10 ms.
+    """
+    forced = os.environ.get("VIRTLAB_HANDOFF")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
 
 
 def start() -> None:

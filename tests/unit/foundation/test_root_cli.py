@@ -138,3 +138,12 @@ def test_the_run_body_and_the_handoff_import_no_click():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
+
+
+def test_handoff_env_forces_it_either_way(monkeypatch):
+    from runtime.cli import handoff
+
+    monkeypatch.setenv("VIRTLAB_HANDOFF", "1")
+    assert handoff.worth_it() is True
+    monkeypatch.setenv("VIRTLAB_HANDOFF", "0")
+    assert handoff.worth_it() is False
