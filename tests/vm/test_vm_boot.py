@@ -116,6 +116,41 @@ def test_stop_of_a_guest_that_ignores_shutdown_is_bounded(drv):
     assert _qemu_pids(vm.domain) == []
 
 
+def _cut_libvirt_sockets() -> int:
+    """Shut down this process's sockets to libvirtd, as a daemon restart does; returns how many."""
+    import socket
+
+    cut = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
+            s = socket.socket(fileno=os.dup(int(fd)))
+        except OSError:
+            continue
+        try:
+            if s.family == socket.AF_UNIX and str(s.getpeername()).endswith("libvirt/libvirt-sock"):
+                s.shutdown(socket.SHUT_RDWR)
+                cut += 1
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return cut
+
+
+def test_stop_after_the_libvirt_connection_died(drv):
+    """After a libvirtd restart the cached connection still looks alive; stop must reconnect."""
+    name = unique("recon")
+    drv.create(VmSpec(image="busybox", name=name, cmd=["sleep", "600"]))
+    drv.start(name, timeout=120)
+    assert _cut_libvirt_sockets() >= 1
+    t0 = time.monotonic()
+    assert drv.stop(name, timeout=20) == 143
+    assert time.monotonic() - t0 < 20 + 20
+    assert [v.state for v in drv.list() if v.name == name] == ["stopped"]
+
+
 def test_cli_run_rm_passes_output_and_exit_code(vm_root):
     name = unique("cli")
     r = subprocess.run([VIRTLAB, "--root", str(vm_root), "vm", "run", "--rm", "--name", name, "busybox",
