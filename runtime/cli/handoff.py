@@ -74,9 +74,19 @@ def waiting() -> bool:
 
 
 def send(params: dict[str, Any]) -> None:
-    """Hand the parsed parameters of `run` to the parent and end the parser."""
+    """Hand the parsed parameters of `run` to the parent and end the parser.
+
+    Returns only if they cannot be marshalled (a new option type): then this process runs the
+    container itself, and the parent, which got nothing, exits with its code.
+    """
+    global _PIPE
     assert _PIPE is not None
-    data = marshal.dumps(params)
+    try:
+        data = marshal.dumps(params)
+    except ValueError:
+        os.close(_PIPE)
+        _PIPE = None
+        return
     try:
         while data:
             data = data[os.write(_PIPE, data):]

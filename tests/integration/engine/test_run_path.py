@@ -98,3 +98,21 @@ def test_handoff_run_detached_prints_the_id_and_the_container_runs(engine, store
     cid = r.stdout.strip()
     assert len(cid) == 64
     assert engine.record(cid)["State"]["Status"] == "running"
+
+
+def test_parameters_that_cannot_be_handed_over_run_in_the_parser(engine, store_root):
+    """A parameter marshal cannot carry (a future option type): the parser runs it, the parent follows."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['virtlab', '--root', {str(store_root)!r}, 'run', '--rm', '--network', 'none', 'busybox',"
+        " 'sh', '-c', 'echo from-parser; exit 4']\n"
+        "import runtime.cli.handoff as h\n"
+        "send = h.send\n"
+        "h.send = lambda p: send(dict(p, o=dict(p['o'], unmarshallable=object())))\n"
+        "from bench.cli import main\n"
+        "main()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, VIRTLAB_HANDOFF="1"))
+    assert (r.returncode, r.stdout) == (4, "from-parser\n"), r.stderr
+    assert engine.list(all=True) == []
