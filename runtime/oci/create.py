@@ -129,23 +129,23 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     if save_first:
         state.save(st)
     join_error = None
-    unified = mgr.paths.get("") if self_join else None
     if self_join:
         ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
-                cgroup_dirs={"": unified} if unified else {})
+                cgroup_dirs=sorted(set(mgr.paths.values())))
     else:
         ch.send(go=1)
     if not save_first:
         state.save(st)  # while the init mounts
-    if unified:
-        # Only a write to cgroup.procs waits for the RCU grace period (1-12 ms here); it now
-        # passes while the init mounts, instead of before.
-        join_error = _join_cgroup2(unified, init_pid)
     while True:
         msg = ch.recv()
         if msg is None or "error" in msg:
             raise _child_error(msg, "container init exited during create")
-        if "warning" in msg:
+        if "joined" in msg:
+            if "" in mgr.paths:
+                # The one write that waits for an RCU grace period (1-12 ms here), holding the
+                # kernel's cgroup_mutex: done once the init is in its v1 cgroups, while it mounts.
+                join_error = _join_cgroup2(mgr.paths[""], init_pid)
+        elif "warning" in msg:
             opts.log("warning", msg["warning"])
         elif "hooks" in msg:
             try:
@@ -406,6 +406,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     cgroup_dirs = None
     if msg.get("join"):
         _join_self(msg["join"])
+        ch.send(joined=1)
         cgroup_dirs = msg.get("cgroup_dirs")  # P is still adding us to these: /proc/self/cgroup may lag
     if plan.unshare & linux.CLONE_NEWCGROUP:
         h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root

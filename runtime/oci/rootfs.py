@@ -83,13 +83,13 @@ def _is_cgroup_mount(m: mounts.MountSpec) -> bool:
 
 
 def mount_all(p: Prepared, config: dict, h, userns: bool, stop_before_cgroup: bool = False,
-              cgroup_dirs: dict[str, str] | None = None) -> int:
+              cgroup_dirs: list[str] | None = None) -> int:
     """Mount the config's entries from where P stopped; then devices and /dev links. Returns the fd.
 
     With STOP_BEFORE_CGROUP the walk pauses at the first cgroup mount: that one needs the init to be
     in its cgroup already, while everything before it can be done while the runtime creates it.
-    CGROUP_DIRS ({hierarchy key: host directory}) names the init's cgroup where /proc/self/cgroup
-    may not show it yet (the runtime is still moving it there).
+    CGROUP_DIRS (host directories, one per hierarchy at most) names the init's cgroups where
+    /proc/self/cgroup may not show them yet (the runtime is still moving it there).
     """
     if p.done:
         return p.fd
@@ -147,9 +147,14 @@ def _mountpoint_of(path: str) -> str | None:
 
 
 def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: list,
-                 cgroup_dirs: dict[str, str] | None = None,
+                 cgroup_dirs: list[str] | None = None,
                  hierarchies: dict[str, tuple[str, str]] | None = None) -> None:
-    """Mount /sys/fs/cgroup: cgroup2 on a unified host; on v1/hybrid a tmpfs with one mount per hierarchy."""
+    """Mount /sys/fs/cgroup: cgroup2 on a unified host; on v1/hybrid a tmpfs with one mount per hierarchy.
+
+    Each hierarchy shows the init's own cgroup: the one of CGROUP_DIRS under its mount point,
+    else the one /proc/self/cgroup names (read only when needed: reading it takes the kernel's
+    cgroup_mutex, which the runtime may hold while it adds the init to the cgroup2 tree).
+    """
     ro = m.flags & linux.MS_RDONLY
     base_flags = m.flags & ~linux.MS_RDONLY
     own_cgroupns = any(ns.get("type") == "cgroup" for ns in namespaces)
@@ -176,7 +181,7 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
                               "options": ["mode=755"]})
     tmpfs.flags = base_flags
     mounts.mount_entry(tmpfs, root_fd, rootfs, h)
-    own = None if own_cgroupns else _own_cgroups()  # read once, not once per hierarchy
+    own: list[tuple[str, str]] | None = None  # /proc/self/cgroup, read once if at all
     for key, (mountpoint, options) in sorted(hierarchies.items()):
         name = os.path.basename(mountpoint)
         dest = f"{m.destination.rstrip('/')}/{name}"
@@ -188,7 +193,12 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
             elif own_cgroupns:
                 h.mount("cgroup2", target, "cgroup2", base_flags | ro, None)
             else:
-                src = (cgroup_dirs or {}).get(key) or _own_cgroup_dir(mountpoint, key, own)
+                prefix = mountpoint.rstrip("/") + "/"
+                src = next((d for d in cgroup_dirs or () if d.startswith(prefix)), "")
+                if not src:
+                    if own is None:
+                        own = _own_cgroups()
+                    src = _own_cgroup_dir(mountpoint, key, own)
                 h.mount(src, target, "bind", linux.MS_BIND | linux.MS_REC, None)
         finally:
             os.close(fd)

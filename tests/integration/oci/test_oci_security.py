@@ -31,12 +31,29 @@ def write_evil(bundle_dir):
     evil.chmod(0o755)
 
 
+def _runs_the_runtime(pid: int) -> bool:
+    """True while PID is still the runtime's own process (its command line), before its exec."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return b"virtlab-runtime" in f.read()
+
+
 def exe_samples(pid: int, seconds: float) -> set[str]:
+    """/proc/PID/exe, sampled for SECONDS once the process has left the runtime's code.
+
+    `start` and `exec -d` return before the init (or exec'd process) has exec'd; until then it
+    is the runtime itself, a host Python process, and that is not the container's program. A
+    sample counts only when the command line before and after reading the link is no longer
+    the runtime's: a program that got the host interpreter through `#!/proc/self/exe` would
+    have the command line `/proc/self/exe /bin/evil`.
+    """
     seen = set()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            seen.add(os.readlink(f"/proc/{pid}/exe"))
+            if not _runs_the_runtime(pid):
+                exe = os.readlink(f"/proc/{pid}/exe")
+                if not _runs_the_runtime(pid):
+                    seen.add(exe)
         except OSError:
             pass
         time.sleep(0.005)
