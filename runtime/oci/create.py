@@ -130,8 +130,11 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         state.save(st)
     join_error = None
     if self_join:
+        # Where the kernel checks the opener's credentials (5.16+), the init joins the cgroup2
+        # dir itself, after "ready": create then returns without that grace period.
+        late = "" in mgr.paths and _kernel_at_least(5, 16)
         ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
-                cgroup_dirs=sorted(set(mgr.paths.values())))
+                cgroup_dirs=sorted(set(mgr.paths.values())), join_late=mgr.paths[""] if late else None)
     else:
         ch.send(go=1)
     if not save_first:
@@ -172,6 +175,29 @@ def _init_can_join_itself(mgr, plan) -> bool:
     """
     return (getattr(mgr, "mode", "") in ("v1", "hybrid") and "devices" in mgr.paths
             and "user" not in plan.types and "cgroup" not in plan.types)
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    try:
+        have = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return have >= (major, minor)
+
+
+def _join_late(fd: int) -> None:
+    """The init moves itself into its cgroup2 dir (FD: its cgroup.procs, opened before pivot_root).
+
+    Done after "ready" and before waiting for `start`: the RCU grace period this write waits for
+    passes while `start` is being invoked, and the program is exec'd only after the move.
+    """
+    try:
+        os.write(fd, b"0")
+    except OSError as e:
+        os.write(2, f"virtlab-runtime: container init cannot join its cgroup: {e.strerror}\n".encode())
+        os._exit(125)
+    finally:
+        os.close(fd)
 
 
 def _join_cgroup2(directory: str, pid: int) -> OCIError | None:
@@ -404,10 +430,14 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     if not msg or "go" not in msg:
         os._exit(1)
     cgroup_dirs = None
+    late_fd = -1
     if msg.get("join"):
         _join_self(msg["join"])
-        ch.send(joined=1)
-        cgroup_dirs = msg.get("cgroup_dirs")  # P is still adding us to these: /proc/self/cgroup may lag
+        if msg.get("join_late"):
+            late_fd = os.open(os.path.join(msg["join_late"], "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        else:
+            ch.send(joined=1)
+        cgroup_dirs = msg.get("cgroup_dirs")  # not all joined yet: /proc/self/cgroup may lag
     if plan.unshare & linux.CLONE_NEWCGROUP:
         h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
     if prepared is not None:
@@ -447,6 +477,8 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     if proc is None:  # no process: created, but `start` will refuse
         ch.send(ready=1)
         ch.close()
+        if late_fd >= 0:
+            _join_late(late_fd)
         _wait_for_start(fifo_fd)
         os._exit(1)
     if proc.terminal:
@@ -460,6 +492,8 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
                                     warn=lambda m: ch.send(warning=m))
     ch.send(ready=1)
     ch.close()
+    if late_fd >= 0:
+        _join_late(late_fd)
     _wait_for_start(fifo_fd)
     os.close(fifo_fd)
     if hooks.has(cfg_hooks, "startContainer"):
