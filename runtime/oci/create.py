@@ -40,6 +40,9 @@ class Options:
         # right away: the init then goes to the caller's subreaper (conmon, containerd-shim), as
         # with runc, and this process needs no ctypes (prctl) before the fork.
         self.subreaper = subreaper
+        # The init may join its cgroup2 dir after "ready" (see _join_late): right for a create that
+        # returns, not for `run`, which starts at once (the runtime then adds it while it mounts).
+        self.join_late = True
         self.rootfs_fd = -1  # set in the child, before any user namespace
         self.fifo_fd = -1
         self.tree_fd = -1
@@ -132,7 +135,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     if self_join:
         # Where the kernel checks the opener's credentials (5.16+), the init joins the cgroup2
         # dir itself, after "ready": create then returns without that grace period.
-        late = "" in mgr.paths and _kernel_at_least(5, 16)
+        late = "" in mgr.paths and opts.join_late and _kernel_at_least(5, 16)
         ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
                 cgroup_dirs=sorted(set(mgr.paths.values())), join_late=mgr.paths[""] if late else None)
     else:
