@@ -1,7 +1,9 @@
 """virtlab-runtime against runc: create+start+delete and run of a busybox /bin/true bundle.
 
 A/B interleaved in one run (the order flips every round), medians and their ratio, plus
-the peak RSS of the runtime process (wait4). Targets: ratio <= 1.0 and peak RSS < 30 MiB.
+the peak RSS of the runtime process (wait4), the median of each command of the lifecycle, and
+each program's floor: `runc --version` against the launcher's interpreter running nothing
+(`python3.11 -SI -c pass`), which every virtlab-runtime command pays. Targets: ratio <= 1.0 and peak RSS < 30 MiB.
 Run it with `pytest -m bench -s tests/bench/test_runtime_bench.py` or as a script:
 `.venv/bin/python tests/bench/test_runtime_bench.py [ROUNDS]` (prints a table and a JSON line).
 The same comparison with hyperfine (not interleaved per round, but easy to repeat):
@@ -46,15 +48,24 @@ def make_bundle(where: Path) -> Path:
     return where / "bundle"
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
+def timed(argv: list[str], quiet: bool = False) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user+sys, reaped descendants included) of one command."""
+    actions = []
+    if quiet:
+        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        actions = [(os.POSIX_SPAWN_DUP2, null, 1)]
     t0 = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, os.environ)
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
     _, status, usage = os.wait4(pid, 0)
     dt = time.perf_counter() - t0
+    if quiet:
+        os.close(null)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{argv} exited with {os.waitstatus_to_exitcode(status)}")
     return dt, usage.ru_utime + usage.ru_stime
+
+
+STEPS: dict[tuple[str, str], list[float]] = {}  # (runtime, command) -> wall seconds, for the per-command table
 
 
 def lifecycle(runtime: str, root: str, bundle: Path, cid: str) -> tuple[float, float]:
@@ -64,9 +75,23 @@ def lifecycle(runtime: str, root: str, bundle: Path, cid: str) -> tuple[float, f
                  [runtime, "--root", root, "start", cid],
                  [runtime, "--root", root, "delete", "--force", cid]):
         dt, c = timed(argv)
+        STEPS.setdefault((runtime, argv[3]), []).append(dt)
         total += dt
         cpu += c
     return total, cpu
+
+
+def floor(runtime: str, root: str, bundle: Path, cid: str) -> tuple[float, float]:
+    """The cost of starting the program at all: `runc --version`, or the interpreter with nothing to do.
+
+    For virtlab-runtime that is `python3.11 -SI -c pass` (the launcher's interpreter and flags),
+    which every virtlab-runtime command pays before its first line of Python.
+    """
+    if os.path.basename(runtime) == "runc":
+        return timed([runtime, "--version"], quiet=True)
+    with open(runtime) as f:
+        shebang = f.readline()[2:].split()
+    return timed(shebang + ["-c", "pass"])
 
 
 def run_once(runtime: str, root: str, bundle: Path, cid: str) -> tuple[float, float]:
@@ -97,7 +122,7 @@ def compare(rounds: int = 30, warmup: int = 3) -> dict:
             order = names if i % 2 == 0 else names[::-1]
             for name in order:
                 exe, root = runtimes[name]
-                for op, fn in (("create+start+delete", lifecycle), ("run", run_once)):
+                for op, fn in (("create+start+delete", lifecycle), ("run", run_once), ("floor", floor)):
                     dt, c = fn(exe, root, bundle, f"b{i}")
                     if i >= warmup:
                         samples.setdefault((name, op), []).append(dt)
@@ -107,7 +132,10 @@ def compare(rounds: int = 30, warmup: int = 3) -> dict:
         peak = {n: max(peak_rss_mib(exe, root, bundle, f"rss{k}") for k in range(3))
                 for n, (exe, root) in runtimes.items()}
         ops = ("create+start+delete", "run")
+        steps = {f"{n}/{cmd}": statistics.median(STEPS[(exe, cmd)][warmup:])
+                 for n, (exe, _root) in runtimes.items() for cmd in ("create", "start", "delete")}
         result = {"rounds": rounds, "median_s": med, "median_cpu_s": med_cpu, "peak_rss_mib": peak,
+                  "median_step_s": steps,
                   "ratio": {op: med[f"virtlab/{op}"] / med[f"runc/{op}"] for op in ops},
                   "ratio_cpu": {op: med_cpu[f"virtlab/{op}"] / med_cpu[f"runc/{op}"] for op in ops},
                   "ratio_console_script": {op: med[f"virtlab-console-script/{op}"] / med[f"runc/{op}"] for op in ops},
@@ -122,6 +150,8 @@ def report(result: dict) -> str:
     lines = [f"rounds: {result['rounds']} (interleaved), load average {result['loadavg'][0]:.1f}"]
     for key, value in sorted(result["median_s"].items()):
         lines.append(f"  {key:45s} {value * 1000:8.1f} ms wall  {result['median_cpu_s'][key] * 1000:8.1f} ms cpu")
+    for key, value in sorted(result.get("median_step_s", {}).items()):
+        lines.append(f"  step {key:40s} {value * 1000:8.1f} ms wall")
     for op, r in result["ratio"].items():
         lines.append(f"  ratio virtlab/runc {op:25s} {r:6.2f}")
     for op, r in result["ratio_cpu"].items():
