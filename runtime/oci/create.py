@@ -2,12 +2,14 @@
 
 Process model (no re-exec of the interpreter): the runtime process P forks an
 intermediate A, which enters or creates the namespaces and forks the init B
-(PID 1 of a new PID namespace), reports B's pid and exits. P is a child
-subreaper, so B becomes P's child and P can clean up if B fails. B builds the
-rootfs, pivots, finalizes the process, reports "ready", then waits on
-ROOT/<id>/exec.fifo (opened before pivot_root and before any user namespace) for
-`start` to write one byte, runs the startContainer hooks and execs the program
-through the sealed launcher. P writes state.json and exits; B lives on.
+(PID 1 of a new PID namespace), reports B's pid and exits. For `run` and the
+Python API P is a child subreaper, so B becomes P's child and P can wait for it.
+P creates the cgroup while B mounts what it can; B joins its cgroups itself where
+it may (see _init_can_join_itself), builds the rest of the rootfs, pivots,
+finalizes the process, reports "ready", then waits on ROOT/<id>/exec.fifo (opened
+before pivot_root and before any user namespace) for `start` to write one byte,
+runs the startContainer hooks and execs the program through the sealed launcher.
+P writes state.json and exits; B lives on.
 """
 
 from __future__ import annotations
