@@ -81,6 +81,9 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
             os.chown(fifo, _host_id(config, "uidMappings"), _host_id(config, "gidMappings"))
         if opts.subreaper:
             linux.host().prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+            # `run` and the API (the engine, which has threads) load the child's modules before the
+            # fork: a child's import could wait forever on a module lock another thread held then.
+            from runtime.oci import rootfs  # noqa: F401
         parent, child = Channel.pair()
         pid = os.fork()
         if pid == 0:  # A, then B
