@@ -3,7 +3,9 @@
 Request:  `EXEC <id> <nargs> <timeout>` then one base64 line per argument.
 Reply:    `OUT <id>`, base64 of stdout, `ERR <id>`, base64 of stderr, `END <id> <exit code>`.
 Also `PING <id>` -> `PONG <id>`, and `STOP <id> <grace>` -> `STOPPING <id>` (the guest
-stops its entrypoint, then powers off). The guest side is vmdriver/guest/init.sh.
+stops its entrypoint, then powers off). The guest may send empty lines (its idle agent
+waits in a write that the kernel unblocks when a host connects); they are skipped. The
+guest side is vmdriver/guest/lib.sh.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class AgentClient:
                 return parts
 
     def ping(self, retry_for: float = 5.0) -> None:
-        """Check that the agent answers; the guest polls the port, so retry a little."""
+        """Check that the agent answers; retry a little, the agent may not be up yet."""
         end = min(self.deadline, time.monotonic() + retry_for)
         while True:
             rid = os.urandom(4).hex()

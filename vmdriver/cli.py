@@ -115,6 +115,8 @@ def _print_boot(report) -> None:
 
 def _follow(drv, name: str, offset: int, until_exit: bool = True) -> None:
     """Copy the workload's console output (after the ready line) to stdout until it exits."""
+    from vmdriver.readiness import read_from
+
     rec = drv._record(name)
     path = Path(rec["console"])
     pos = offset
@@ -123,12 +125,7 @@ def _follow(drv, name: str, offset: int, until_exit: bool = True) -> None:
     out = sys.stdout.buffer
     dom = drv._domain(name)
     while True:
-        try:
-            with open(path, "rb") as f:
-                f.seek(pos)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
+        chunk = read_from(path, pos)
         pos += len(chunk)
         buf += chunk
         while b"\n" in buf:

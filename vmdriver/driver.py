@@ -44,7 +44,7 @@ from vmdriver.errors import (
 )
 from vmdriver.layout import DOMAIN_PREFIX, Layout, check_traversable, domain_name, validate_name
 from vmdriver.qemu import guest_argv
-from vmdriver.readiness import READY, parse_exit, wait_marker
+from vmdriver.readiness import READY, parse_exit, read_from, wait_marker
 
 __all__ = ["Artifacts", "BootReport", "ExecResult", "Vm", "VmDriver", "VmSpec"]
 
@@ -367,7 +367,8 @@ class VmDriver:
                 firmware=art.firmware,
                 nvram=str(vm_dir / "VARS.fd") if art.firmware else None,
                 nvram_template=art.nvram_template,
-                fwcfg={FWCFG_CONFIG: fwcfg_value(cfg)} if art.profile == "micro" else {},
+                # The full profile's initramfs takes the network part of it (lib.sh vl_net_up).
+                fwcfg={FWCFG_CONFIG: fwcfg_value(cfg)},
                 network=network,
                 mac=mac,
                 agent=True,
@@ -623,10 +624,24 @@ class VmDriver:
                 raise LibvirtError(f"cannot undefine {domain_name(name)}: {exc.get_error_message()}") from exc
         return True
 
-    def remove(self, name: str) -> bool:
-        """Destroy and undefine the domain and delete the VM's folder; fine if already gone."""
+    def remove(self, name: str, timeout: float = DESTROY_TIMEOUT + STOP_CALL_TIMEOUT) -> bool:
+        """Destroy and undefine the domain and delete the VM's folder; fine if already gone.
+
+        The libvirt part is bounded like stop()'s calls (same helper): when libvirt has not
+        answered after `timeout` s, QEMU is killed through its pid file and LibvirtTimeout is
+        raised with the VM's folder kept, since the domain is still defined and `rm` must be
+        able to finish the job once libvirtd answers again.
+        """
         validate_name(name)
-        had_domain = self._undefine(name)
+        dname = domain_name(name)
+        try:
+            had_domain = self._bounded(f"remove domain {dname}", lambda: self._undefine(name), timeout)
+        except LibvirtTimeout as exc:
+            killed = _kill_qemu(dname, KILL_WAIT)
+            raise LibvirtTimeout(
+                f"{exc}; its QEMU {'is gone' if killed else 'could not be killed'}; "
+                f"the VM {name} is kept: run rm again once libvirtd answers"
+            ) from exc
         vm_dir = self.layout.vm_dir(name)
         had_dir = vm_dir.exists()
         shutil.rmtree(vm_dir, ignore_errors=True)
@@ -781,12 +796,7 @@ def _kill_qemu(dname: str, wait: float) -> bool:
 
 
 def _read_from(path: Path, offset: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode(errors="replace")
-    except FileNotFoundError:
-        return ""
+    return read_from(path, offset).decode(errors="replace")
 
 
 def _tail(path: Path, offset: int, limit: int = 600) -> str:

@@ -324,6 +324,8 @@ def prepare_full(layout: Layout, image: Any, image_ref: str, cfg: dict[str, Any]
                 initrd = ensure_initramfs(layout, kernel)
                 agent = (GUEST_DIR / "agent-full.sh").read_bytes()
                 write_in_root(rootfs, "usr/local/lib/virtlab/agent.sh", agent, 0o755)
+                lib = (GUEST_DIR / "lib.sh").read_bytes()
+                write_in_root(rootfs, "usr/local/lib/virtlab/lib.sh", lib, 0o644)
                 write_in_root(rootfs, "etc/systemd/system/virtlab-ready.service", READY_UNIT.encode())
                 write_in_root(rootfs, "etc/systemd/system/virtlab-agent.service", AGENT_UNIT.encode())
                 for unit in ("virtlab-ready.service", "virtlab-agent.service"):

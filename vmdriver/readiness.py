@@ -15,6 +15,16 @@ EXIT = b"VIRTLAB_EXIT"
 POLL = 0.005
 
 
+def read_from(log: Path, offset: int) -> bytes:
+    """What the console log holds past `offset` (nothing while QEMU has not created it yet)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
 def wait_marker(
     log: Path,
     marker: bytes,
@@ -32,12 +42,7 @@ def wait_marker(
     pos = offset
     next_alive = 0.0
     while True:
-        try:
-            with open(log, "rb") as f:
-                f.seek(pos)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
+        chunk = read_from(log, pos)
         if chunk:
             now = time.time()
             pos += len(chunk)
@@ -48,9 +53,7 @@ def wait_marker(
                 while end < 0:
                     # The rest of the line follows within microseconds; read it, keep `now`.
                     time.sleep(POLL)
-                    with open(log, "rb") as f:
-                        f.seek(pos)
-                        more = f.read()
+                    more = read_from(log, pos)
                     pos += len(more)
                     buf += more
                     end = buf.find(b"\n", idx)

@@ -174,6 +174,50 @@ def test_memory_overhead_per_vm(store, tmp_path):
     assert min(pss) > 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_guest_host_cpu(store, tmp_path):
+    """Host CPU of idle micro guests (64 MiB, `sleep`), from their QEMU processes' CPU time.
+
+    Under TCG an idle guest costs host CPU for every wakeup it makes (timer ticks, and
+    formerly its agent's polling): this is what limits density.
+    """
+    from vmdriver.driver import VmSpec, _qemu_pid
+
+    n = int(os.environ.get("VIRTLAB_BENCH_IDLE_VMS", "5"))
+    seconds = float(os.environ.get("VIRTLAB_BENCH_IDLE_SECONDS", "30"))
+    names: list[str] = []
+    try:
+        for i in range(n):
+            name = f"bench-idle-{os.getpid()}-{i}"
+            store.create(VmSpec(image="busybox", name=name, memory_mib=64, cmd=["sleep", "100000"]))
+            names.append(name)
+            store.start(name, timeout=180)
+        time.sleep(5)  # boot-time work (the last guest's init, the host's page-ins) settles
+        pids = [_qemu_pid(store._record(nm)["domain"]) for nm in names]
+        assert all(pids), pids
+        c0 = [_cpu_seconds(p) for p in pids]
+        w0 = time.monotonic()
+        time.sleep(seconds)
+        wall = time.monotonic() - w0
+        pct = [(_cpu_seconds(p) - c) / wall * 100 for p, c in zip(pids, c0, strict=True)]
+        # The agent still serves after the idle period (its wait is a blocked write, not a poll).
+        r = store.exec(names[0], ["sh", "-c", "echo idle-ok; exit 3"], timeout=30)
+        assert (r.exit_code, r.stdout) == (3, b"idle-ok\n")
+    finally:
+        for nm in names:
+            store.remove(nm)
+    load = os.getloadavg()
+    print(f"\nidle guests: {n} x 64 MiB over {wall:.1f} s: mean {statistics.mean(pct):.2f}% of a host core per VM "
+          f"(min {min(pct):.2f}, max {max(pct):.2f}); load average {load[0]:.2f}")
+    _out("vm_idle_cpu", {"vms": n, "seconds": wall, "percent_of_a_core": pct, "loadavg": load}, tmp_path)
+    assert min(pct) > 0  # a running guest costs something: the measurement saw it
+
+
 def _host_cpu_busy(seconds: float) -> float:
     """Share of all host CPUs busy over `seconds` (from /proc/stat), 0..1."""
 

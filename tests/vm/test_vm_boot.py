@@ -230,13 +230,28 @@ def test_full_profile_boots_systemd_from_a_debian_image(drv):
 
     ref = "debian-systemd:vmtest"
     build_debian(ImageStore(drv.root / "image"), ref=ref, extra=("systemd-sysv",))
+    from vmdriver.network import NETWORK_NAME, remove_network
+
+    had_network = NETWORK_NAME in drv.conn.listNetworks() + drv.conn.listDefinedNetworks()
     name = unique("full")
-    drv.create(VmSpec(image=ref, name=name, profile="full", memory_mib=512))
-    boot = drv.start(name, timeout=600)
-    assert set(boot.phases) == {"vmm", "firmware", "kernel", "init"}
-    assert boot.phases["firmware"] > 0  # UEFI really ran
-    r = drv.exec(name, ["sh", "-c", "cat /proc/1/comm; uname -r; test -d /run/systemd/system && echo systemd"])
-    assert r.exit_code == 0 and r.stdout.decode().split()[0] == "systemd"
-    assert drv.stop(name, timeout=60) is None  # systemd powers off; no entrypoint exit code
-    assert [v.state for v in drv.list() if v.name == name] == ["stopped"]
-    assert drv.remove(name)
+    try:
+        drv.create(VmSpec(image=ref, name=name, profile="full", memory_mib=512, network="virtlab"))
+        boot = drv.start(name, timeout=600)
+        assert set(boot.phases) == {"vmm", "firmware", "kernel", "init"}
+        assert boot.phases["firmware"] > 0  # UEFI really ran
+        r = drv.exec(name, ["sh", "-c", "cat /proc/1/comm; uname -r; test -d /run/systemd/system && echo systemd"])
+        assert r.exit_code == 0 and r.stdout.decode().split()[0] == "systemd"
+        # The VM's assigned address, set like the micro guest's (minbase has no iproute2: read /proc).
+        addr = drv.inspect(name)["address"].split("/")[0]
+        r = drv.exec(name, ["sh", "-c", "cat /proc/net/fib_trie; cat /proc/net/route"])
+        assert addr in r.stdout.decode(), r.stdout + r.stderr
+        assert "00000000\t0100590A" in r.stdout.decode()  # default route via 10.89.0.1
+        r = drv.exec(name, ["sh", "-c", "echo out; echo err >&2; exit 4"])
+        assert (r.exit_code, r.stdout, r.stderr) == (4, b"out\n", b"err\n")
+        assert drv.stop(name, timeout=60) is None  # systemd powers off; no entrypoint exit code
+        assert [v.state for v in drv.list() if v.name == name] == ["stopped"]
+        assert drv.remove(name)
+    finally:
+        drv.remove(name)
+        if not had_network:
+            remove_network(drv.conn)

@@ -1,42 +1,22 @@
 #!/bin/sh
 # virtlab exec agent for full-profile guests: a systemd service running the image's own
-# sh and coreutils. Same line protocol as the micro init's agent (vmdriver/agent.py).
+# sh and coreutils. The protocol loop is lib.sh's, shared with the micro init; the VM's
+# address was set by virtlab's initramfs before it handed over to systemd (lib.sh vl_net_up).
+. /usr/local/lib/virtlab/lib.sh
 port=
 for p in /sys/class/virtio-ports/*; do
   [ "$(cat "$p/name" 2>/dev/null)" = org.virtlab.agent ] && port="/dev/${p##*/}"
 done
 [ -n "$port" ] || { echo "virtlab-agent: no org.virtlab.agent port" >&2; exit 1; }
-mkdir -p /run/virtlab
-# Keep the port open: closing it would make QEMU drop a host client that connected meanwhile.
-exec 3<>"$port"
+VL_AGENT_DIR=/run/virtlab
+mkdir -p "$VL_AGENT_DIR"
 
-agent_exec() {
-  id=$1 n=$2 t=$3
-  set --
-  while [ "$n" -gt 0 ]; do
-    read -r a <&3 || return 1
-    v=$(echo "$a" | base64 -d; echo x)
-    set -- "$@" "${v%x}"
-    n=$((n - 1))
-  done
-  if [ "$t" -gt 0 ]; then
-    timeout -s KILL "$t" "$@" </dev/null >/run/virtlab/agent.out 2>/run/virtlab/agent.err 3>&-
-  else
-    "$@" </dev/null >/run/virtlab/agent.out 2>/run/virtlab/agent.err 3>&-
-  fi
-  rc=$?
-  { echo "OUT $id"; base64 -w 0 /run/virtlab/agent.out; echo; echo "ERR $id"; base64 -w 0 /run/virtlab/agent.err; echo
-    echo "END $id $rc"; } >&3
-  rm -f /run/virtlab/agent.out /run/virtlab/agent.err
+vl_agent_run() {
+  t=$1
+  shift
+  if [ "$t" -gt 0 ]; then timeout -s KILL "$t" "$@"; else "$@"; fi
 }
+vl_agent_stop() { systemctl poweroff --no-block; }
 
-while :; do
-  while read -r verb id a b <&3; do
-    case "$verb" in
-      EXEC) agent_exec "$id" "$a" "$b" ;;
-      PING) echo "PONG $id" >&3 ;;
-      STOP) echo "STOPPING $id" >&3; systemctl poweroff --no-block ;;
-    esac
-  done
-  sleep 0.5  # dash has no read -t; a full VM is not a density workload
-done
+exec 3<>"$port"
+vl_agent_serve

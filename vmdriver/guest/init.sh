@@ -22,6 +22,18 @@ done < /etc/virtlab/modules
 # Loaded modules live in kernel memory; their files would keep RAM in the initramfs (64 MiB guests).
 rm -f /lib/modules/*.ko
 
+# The host passes the VM's config (argv, env, workdir, network) through fw_cfg,
+# base64-encoded; it is a shell fragment the host built with quoting. The micro profile
+# needs it; the full profile uses its network part.
+. /etc/virtlab/lib.sh
+cfg=/sys/firmware/qemu_fw_cfg/by_name/opt/org.virtlab/config/raw
+has_cfg=
+if [ -r "$cfg" ]; then
+  base64 -d "$cfg" > /run/config 2>/dev/null || die "config is not base64"
+  . /run/config
+  has_cfg=1
+fi
+
 # Full profile: mount the disk's root and hand over to the image's own init (systemd).
 case " $(cat /proc/cmdline) " in
   *" virtlab.full "*)
@@ -30,19 +42,14 @@ case " $(cat /proc/cmdline) " in
     while [ ! -b "$root" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
     mount -t ext4 -o rw "$root" /newroot || die "cannot mount $root"
     mkdir -p /run/virtlab
+    [ -z "$has_cfg" ] || vl_net_up 2>/dev/console
     echo "$t_init" > /run/virtlab/init-uptime
     for m in dev proc sys run; do mount --move "/$m" "/newroot/$m" || die "cannot move /$m"; done
     exec switch_root /newroot /sbin/init
     ;;
 esac
 
-# The host passes the VM's config (argv, env, workdir, network) through fw_cfg,
-# base64-encoded; it is a shell fragment the host built with quoting.
-cfg=/sys/firmware/qemu_fw_cfg/by_name/opt/org.virtlab/config/raw
-[ -r "$cfg" ] || die "no config in fw_cfg (opt/org.virtlab/config)"
-base64 -d "$cfg" > /run/config 2>/dev/null || die "config is not base64"
-. /etc/virtlab/lib.sh
-. /run/config
+[ -n "$has_cfg" ] || die "no config in fw_cfg (opt/org.virtlab/config)"
 
 n=0
 while [ ! -b "$VL_ROOT_DEV" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
@@ -57,31 +64,18 @@ mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs tmpfs /newroot/run
 
 hostname "$VL_HOSTNAME"
-ip link set lo up 2>/dev/null
-if [ -n "$VL_NET_ADDR" ]; then
-  ip addr add "$VL_NET_ADDR" dev eth0 && ip link set eth0 up || say "cannot configure eth0"
-  [ -n "$VL_NET_GW" ] && ip route add default via "$VL_NET_GW"
-fi
+vl_net_up 2>/dev/console
 
-agent_exec() {
-  id=$1 n=$2 t=$3
-  set --
-  while [ "$n" -gt 0 ]; do
-    read -r a <&3 || return 1
-    v=$(echo "$a" | base64 -d; echo x)
-    set -- "$@" "${v%x}"
-    n=$((n - 1))
-  done
+# Commands run in the image's root; with a timeout, through a shell that sources the
+# config again (timeout cannot run a shell function).
+vl_agent_run() {
+  t=$1
+  shift
   if [ "$t" -gt 0 ]; then
-    timeout -s KILL "$t" /bin/sh -c '. /etc/virtlab/lib.sh; . /run/config; vl_in_root "$@"' vl "$@" \
-      </dev/null >/run/agent.out 2>/run/agent.err 3>&- 4>&-
+    timeout -s KILL "$t" /bin/sh -c '. /etc/virtlab/lib.sh; . /run/config; vl_in_root "$@"' vl "$@"
   else
-    vl_in_root "$@" </dev/null >/run/agent.out 2>/run/agent.err 3>&- 4>&-
+    vl_in_root "$@"
   fi
-  rc=$?
-  { echo "OUT $id"; base64 -w 0 /run/agent.out; echo; echo "ERR $id"; base64 -w 0 /run/agent.err; echo
-    echo "END $id $rc"; } >&3
-  rm -f /run/agent.out /run/agent.err
 }
 
 vl_stop() {
@@ -92,27 +86,11 @@ vl_stop() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
 }
 
-agent_loop() {
-  # Keep the port open for good: closing it would make QEMU drop a host client that
-  # connected meanwhile. read returns EOF at once while no host is connected, so poll;
-  # the pause is a builtin read with a timeout on an idle FIFO, because forking `sleep`
-  # ten times a second costs an idle guest real CPU under TCG (and limits density).
-  exec 3<>"$1" || return
-  mkfifo /run/agent.idle && exec 4<>/run/agent.idle
-  while :; do
-    while read -r verb id a b <&3; do
-      case "$verb" in
-        EXEC) agent_exec "$id" "$a" "$b" ;;
-        PING) echo "PONG $id" >&3 ;;
-        STOP) echo "STOPPING $id" >&3; vl_stop "$a" & ;;
-      esac
-    done
-    read -t 0.1 -r _ <&4
-  done
-}
+vl_agent_stop() { vl_stop "$1" & }
+VL_AGENT_DIR=/run
 
 for p in /sys/class/virtio-ports/*; do
-  [ "$(cat "$p/name" 2>/dev/null)" = org.virtlab.agent ] && agent_loop "/dev/${p##*/}" </dev/null >/dev/null 2>&1 &
+  [ "$(cat "$p/name" 2>/dev/null)" = org.virtlab.agent ] && { exec 3<>"/dev/${p##*/}" && vl_agent_serve; } </dev/null >/dev/null 2>&1 &
 done
 
 read -r t_ready _ < /proc/uptime

@@ -151,3 +151,30 @@ def test_start_refuses_an_overlay_that_no_longer_names_our_base(drv, fake_artifa
     with pytest.raises(UnsafeDisk, match="backing file"):
         drv.start("t1", wait_ready=False)
     assert not drv.conn.lookupByName("virtlab-t1").isActive()
+
+
+def test_remove_is_bounded_when_libvirt_does_not_answer(drv, fake_artifacts, tmp_path):
+    """A libvirtd that accepts but never answers (busy, stuck): rm gives up in time, keeps the VM."""
+    import socket
+    import time
+
+    from vmdriver.errors import LibvirtTimeout
+
+    drv.create(_spec("stuck", cmd=["echo", "hi"]), artifacts=fake_artifacts)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock_path = tmp_path / "silent.sock"
+    silent.bind(str(sock_path))
+    silent.listen(1)
+    real_uri, drv.uri = drv.uri, f"qemu+unix:///system?socket={sock_path}"
+    drv._conn = None
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(LibvirtTimeout, match=r"remove domain .*stuck.* within 1.0 s.*run rm again"):
+            drv.remove("stuck", timeout=1.0)
+        assert time.monotonic() - t0 < 5
+        assert drv.layout.vm_dir("stuck").is_dir()  # the domain may still be defined: keep its record
+    finally:
+        silent.close()  # the abandoned call sees EOF and its thread ends
+        drv.uri = real_uri
+    assert drv.remove("stuck")
+    assert not drv.layout.vm_dir("stuck").exists()
