@@ -1,7 +1,7 @@
 """`virtlab run` in two processes: click parses while the engine loads (two cores).
 
-bench.cli calls start() first thing in the CLI process when the first command word is `run`.
-The process forks. The child goes on as the ordinary CLI: it imports click, parses, prints help and
+bench.cli calls start() first thing in the CLI process when the first command word is `run`
+and a CPU is idle (worth_it). The process forks. The child goes on as the ordinary CLI: it imports click, parses, prints help and
 usage errors and exits with their codes, except that the `run` command sends its parsed
 parameters back through a pipe instead of running (send()). Meanwhile the parent imports the
 engine; then it runs the container with those parameters (runtime.cli.runcore, the same code the
@@ -44,12 +44,16 @@ def wants_run(args: list[str]) -> bool:
 
 
 def worth_it() -> bool:
-    """Whether to fork the parser: yes unless VIRTLAB_HANDOFF=0.
+    """Fork the parser only when a CPU is idle (VIRTLAB_HANDOFF=1: always, 0: never).
 
-    Interleaved A/B runs on the shared 2-core host: 2.5 ms faster at load 2, no measurable
-    difference at load 5-12 (the halves cannot overlap on a saturated host, and cost little).
+    The two halves only overlap on a free CPU. Interleaved A/B runs on the shared 2-core host
+    (40 rounds each, load 2.2-2.8): medians 3-10 ms slower with the handoff, minimums 2-8 ms
+    faster; so by default it is used only while the 1-minute load is below CPUs - 1.
     """
-    return os.environ.get("VIRTLAB_HANDOFF") != "0"
+    forced = os.environ.get("VIRTLAB_HANDOFF")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
 
 
 def start() -> None:

@@ -140,10 +140,10 @@ def test_the_run_body_and_the_handoff_import_no_click():
     assert r.stdout.strip() == "[]"
 
 
-def test_handoff_is_on_unless_turned_off(monkeypatch):
+def test_handoff_env_forces_it_either_way(monkeypatch):
     from runtime.cli import handoff
 
-    monkeypatch.delenv("VIRTLAB_HANDOFF", raising=False)
+    monkeypatch.setenv("VIRTLAB_HANDOFF", "1")
     assert handoff.worth_it() is True
     monkeypatch.setenv("VIRTLAB_HANDOFF", "0")
     assert handoff.worth_it() is False
