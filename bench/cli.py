@@ -15,11 +15,6 @@ if os.path.basename(sys.argv[0]) == "virtlab":  # the CLI process itself, not an
     # A short-lived process: no cyclic garbage collection while it starts (~3 ms of imports, and
     # no heap walks that would copy shared pages after a fork). gc_on() turns it back on.
     gc.disable()
-    if os.environ.get("VIRTLAB_HANDOFF") != "0":
-        from runtime.cli import handoff
-
-        if handoff.wants_run(sys.argv[1:]) and handoff.worth_it():
-            handoff.start()  # the parent runs the container and ends there; the child parses on here
 
 import click  # noqa: E402 - after the collector is off
 

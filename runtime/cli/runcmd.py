@@ -80,9 +80,4 @@ def _run_options(f):
 def run(ctx: click.Context, image: str, command: tuple[str, ...], detach: bool, detach_keys: str | None,
         sig_proxy: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
-    from runtime.cli import handoff
-
-    if handoff.waiting():  # parsed in the forked parser: the parent process runs it
-        handoff.send({"root": _root(ctx), "image": image, "command": command, "detach": detach,
-                      "detach_keys": detach_keys, "sig_proxy": sig_proxy, "o": o})
     runcore.run(_root(ctx), image, command, detach, detach_keys, sig_proxy, o)

@@ -1,8 +1,7 @@
 """The body of `virtlab run`, without click: create, start attached, stream, remove, exit code.
 
 runtime.cli.containers defines the command (its options are parsed by click there); this is
-what it runs. It imports no click, so the process that runs containers need not load it (see
-runtime.cli.handoff).
+what it runs. It imports no click, so the body stays separate from the parsing.
 """
 
 from __future__ import annotations
@@ -152,24 +151,3 @@ def exited(eng: Any, cid: str) -> bool:
         return eng.record(cid)["State"]["Status"] == "exited"
     except Exception:  # noqa: BLE001
         return True
-
-
-def main(params: dict[str, Any], debug: bool) -> None:
-    """Run with parameters parsed elsewhere (runtime.cli.handoff), with bench.cli.main's exit codes."""
-    try:
-        run(params["root"], params["image"], params["command"], params["detach"], params["detach_keys"],
-            params["sig_proxy"], params["o"])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        code = 130
-    except BrokenPipeError:
-        code = 0
-    except Exception as exc:  # noqa: BLE001 - the boundary where errors become exit codes
-        if debug:
-            raise
-        code = getattr(exc, "exit_code", 125)
-        code = code if isinstance(code, int) else 125
-        echo(f"Error: {exc}", err=True)
-    exit_now(code)

@@ -113,37 +113,12 @@ def test_doctor_json_reports_every_check(tmp_path):
     assert r.returncode == (0 if data["quick_suite_ready"] else 1)
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["run", "busybox"], True),
-    (["--root", "/x", "run", "busybox"], True),
-    (["--root=/x", "-D", "run"], True),
-    (["--debug", "run", "--rm", "busybox", "true"], True),
-    (["ps", "run"], False),
-    (["--root", "run", "ps"], False),  # "run" is --root's value here
-    (["--help", "run"], False),
-    ([], False),
-])
-def test_handoff_forks_only_for_run(args, expected):
-    from runtime.cli import handoff
-
-    assert handoff.wants_run(args) is expected
-
-
-def test_the_run_body_and_the_handoff_import_no_click():
-    """runtime.cli.runcore and runtime.cli.handoff run in the process that never loads click."""
+def test_the_run_body_imports_no_click():
+    """runtime.cli.runcore, the body of `virtlab run`, is separate from its parsing."""
     code = (
         "import sys\n"
-        "import runtime.cli.handoff, runtime.cli.runcore\n"
+        "import runtime.cli.runcore\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'click', 'pyroute2', 'rich', 'httpx', 'pandas'}))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
-
-
-def test_handoff_env_forces_it_either_way(monkeypatch):
-    from runtime.cli import handoff
-
-    monkeypatch.setenv("VIRTLAB_HANDOFF", "1")
-    assert handoff.worth_it() is True
-    monkeypatch.setenv("VIRTLAB_HANDOFF", "0")
-    assert handoff.worth_it() is False
