@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from runtime.engine.fmt import bytes_decimal, human_duration
 from runtime.image.errors import ImageError, ImageNotFound, InvalidReference
 
 # ------------------------------------------------------------------ helpers
@@ -29,16 +30,6 @@ def _store(ctx: click.Context):
 
     warn = lambda msg: click.echo(f"WARNING: {msg}", err=True)  # noqa: E731
     return ImageStore(os.path.join(_root(ctx), "image"), warn=warn)
-
-
-def human_size(n: float) -> str:
-    """Sizes as docker prints them: SI units, three significant digits (`1.98MB`)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{n:.3g}{units[i]}"
 
 
 def _parse_time(ts: str) -> _dt.datetime | None:
@@ -61,28 +52,7 @@ def human_since(ts: str) -> str:
     t = _parse_time(ts)
     if t is None:
         return "N/A"
-    secs = (_dt.datetime.now(_dt.UTC) - t).total_seconds()
-    if secs < 1:
-        return "Less than a second ago"
-    if secs < 60:
-        return f"{int(secs)} seconds ago"
-    minutes = secs / 60
-    if minutes < 2:
-        return "About a minute ago"
-    if minutes < 60:
-        return f"{int(minutes)} minutes ago"
-    hours = int(secs / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour ago"
-    if hours < 48:
-        return f"{hours} hours ago"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days ago"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks ago"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months ago"
-    return f"{hours // 24 // 365} years ago"
+    return human_duration((_dt.datetime.now(_dt.UTC) - t).total_seconds()) + " ago"
 
 
 _TEMPLATE_RE = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_]*)\s*\}\}")
@@ -147,7 +117,7 @@ def _image_rows(store, all_: bool, digests: bool, no_trunc: bool) -> list[dict]:
 
     rows = []
     for img in store.images():
-        size = human_size(store.image_size(img))
+        size = bytes_decimal(store.image_size(img))
         iid = img.id if no_trunc else img.short_id
         created = human_since(img.created)
         names = img.refs or [None]  # dangling images show as <none>
@@ -413,7 +383,7 @@ def history(ctx, name, human, quiet, no_trunc, fmt):
             by = by[:44] + "…"
         rows.append({"ID": iid, "CreatedSince": human_since(h["created"]) if human else h["created"],
                      "CreatedAt": h["created"], "CreatedBy": by,
-                     "Size": human_size(h["size"]) if human else str(h["size"]), "Comment": h["comment"]})
+                     "Size": bytes_decimal(h["size"]) if human else str(h["size"]), "Comment": h["comment"]})
     if quiet:
         for r in rows:
             click.echo(r["ID"])
@@ -651,7 +621,7 @@ def image_prune(ctx, all_, force):
         for verb, obj in actions:
             click.echo(f"{verb.lower()}: {obj}")
         click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(freed)}")
+    click.echo(f"Total reclaimed space: {bytes_decimal(freed)}")
 
 
 @click.command("df")
@@ -676,14 +646,14 @@ def system_df(ctx, verbose):
     total = usage["blobs"] + usage["snapshots"]
     reclaim = max(total - held, 0)
     pct = f" ({100 * reclaim // total}%)" if total else ""
-    rows = [{"Type": "Images", "TotalCount": len(imgs), "Active": len(active), "Size": human_size(total),
-             "Reclaimable": f"{human_size(reclaim)}{pct}"}]
+    rows = [{"Type": "Images", "TotalCount": len(imgs), "Active": len(active), "Size": bytes_decimal(total),
+             "Reclaimable": f"{bytes_decimal(reclaim)}{pct}"}]
     containers = os.path.join(_root(ctx), "containers")
     if os.path.isdir(containers):
         from runtime.image.fsutil import disk_usage
 
         n = len([d for d in os.listdir(containers) if os.path.isdir(os.path.join(containers, d))])
-        rows.append({"Type": "Containers", "TotalCount": n, "Active": "", "Size": human_size(disk_usage(
+        rows.append({"Type": "Containers", "TotalCount": n, "Active": "", "Size": bytes_decimal(disk_usage(
             __import__("pathlib").Path(containers))[1]), "Reclaimable": ""})
     print_rows(rows, [("Type", "TYPE"), ("TotalCount", "TOTAL"), ("Active", "ACTIVE"), ("Size", "SIZE"),
                       ("Reclaimable", "RECLAIMABLE")], None)
@@ -694,11 +664,11 @@ def system_df(ctx, verbose):
             for name in i.refs or [None]:
                 repo, _, tag = (name or "<none>:<none>").rpartition(":")
                 vrows.append({"Repository": repo, "Tag": tag, "ID": i.short_id, "Created": human_since(i.created),
-                              "Size": human_size(store.image_size(i)), "Containers": len(store.holders(i.id))})
+                              "Size": bytes_decimal(store.image_size(i)), "Containers": len(store.holders(i.id))})
         print_rows(vrows, [("Repository", "REPOSITORY"), ("Tag", "TAG"), ("ID", "IMAGE ID"), ("Created", "CREATED"),
                            ("Size", "SIZE"), ("Containers", "CONTAINERS")], None)
-        click.echo(f"\nStore: {store.path} (blobs {human_size(usage['blobs'])}, snapshots "
-                   f"{human_size(usage['snapshots'])}, staging {human_size(usage['staging'])})")
+        click.echo(f"\nStore: {store.path} (blobs {bytes_decimal(usage['blobs'])}, snapshots "
+                   f"{bytes_decimal(usage['snapshots'])}, staging {bytes_decimal(usage['staging'])})")
 
 
 @click.command("prune")
@@ -718,7 +688,7 @@ def system_prune(ctx, all_, force):
         for verb, obj in actions:
             click.echo(f"{verb.lower()}: {obj}")
         click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(freed)}")
+    click.echo(f"Total reclaimed space: {bytes_decimal(freed)}")
 
 
 # ------------------------------------------------------------------- groups

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from imgtools import entry, gz, make_tar
 
 from bench.cli import cli
-from runtime.cli.images import human_since, human_size, parse_changes, render_template
+from runtime.cli.images import human_since, parse_changes, render_template
+from runtime.engine.fmt import bytes_decimal
 from runtime.image.errors import ImageError, ImageInUse
 from runtime.image.store import ImageStore
 
@@ -129,7 +130,7 @@ def test_save_load_cli(root, tarball, tmp_path):
 
 
 def test_helpers():
-    assert human_size(0) == "0B" and human_size(1982427) == "1.98MB" and human_size(1500) == "1.5kB"
+    assert bytes_decimal(0) == "0B" and bytes_decimal(1982427) == "1.98MB" and bytes_decimal(1500) == "1.5kB"
     assert human_since("garbage") == "N/A"
     assert human_since("2000-01-01T00:00:00Z").endswith("years ago")
     assert render_template("{{.A}}-{{json .B}}", {"A": 1, "B": [1]}) == "1-[1]"
