@@ -120,50 +120,22 @@ class Port:
     host_port: int = 0
 
 
-def _port_number(s: str, what: str, spec: str) -> int:
-    n = integer(s, f"-p {spec} ({what})", 0 if what == "host port" else 1, 65535)
-    assert n is not None
-    return n
-
-
 def ports(specs: list[str] | tuple[str, ...]) -> list[Port]:
-    """`-p [IP:][HOST:]CONTAINER[/PROTO]` values (ranges of equal length too)."""
+    """`-p [IP:][HOST:]CONTAINER[/PROTO]` values (ranges of equal length too), as the network layer
+    that publishes them parses them (tcp and udp over IPv4)."""
+    if not specs:
+        return []
+    from runtime.network.errors import InvalidArgument as InvalidPort  # only with -p: it loads socket
+    from runtime.network.ports import parse_publish
+
     out: list[Port] = []
     for spec in specs:
-        body, _, proto = spec.partition("/")
-        proto = proto or "tcp"
-        if proto not in ("tcp", "udp", "sctp"):
-            raise InvalidArgument(f"invalid -p {spec!r}: protocol must be tcp, udp or sctp")
-        if body.startswith("["):  # [IPv6]:host:container
-            ip, _, rest = body[1:].partition("]")
-            parts = [ip, *rest.lstrip(":").split(":")]
-        else:
-            parts = body.split(":")
-        if len(parts) == 1:
-            ip, host, ctr = "", "", parts[0]
-        elif len(parts) == 2:
-            ip, host, ctr = "", parts[0], parts[1]
-        elif len(parts) == 3:
-            ip, host, ctr = parts
-        else:
-            raise InvalidArgument(f"invalid -p {spec!r}: expected [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]")
-        if ip:
-            import ipaddress
-
-            try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                raise InvalidArgument(f"invalid -p {spec!r}: {ip!r} is not an IP address") from None
-        c_lo, _, c_hi = ctr.partition("-")
-        h_lo, _, h_hi = host.partition("-")
-        c0 = _port_number(c_lo, "container port", spec)
-        c1 = _port_number(c_hi, "container port", spec) if c_hi else c0
-        h0 = _port_number(h_lo, "host port", spec) if h_lo else 0
-        h1 = _port_number(h_hi, "host port", spec) if h_hi else (h0 + (c1 - c0) if h0 else 0)
-        if c1 < c0 or (h0 and h1 - h0 != c1 - c0):
-            raise InvalidArgument(f"invalid -p {spec!r}: port ranges must have the same length")
-        for i in range(c1 - c0 + 1):
-            out.append(Port(c0 + i, proto, ip, h0 + i if h0 else 0))
+        try:
+            parsed = parse_publish(spec)
+        except InvalidPort as exc:
+            raise InvalidArgument(f"-p {spec}: {exc}") from None
+        out.extend(Port(p.container_port, p.proto, "" if p.host_ip == "0.0.0.0" else p.host_ip, p.host_port)
+                   for p in parsed)
     seen = set()
     for p in out:
         if p.host_port:

@@ -57,6 +57,7 @@ def test_ports():
 
 
 @pytest.mark.parametrize("bad", ["70000:80", "80:0", "a:b", "1.2.3.4.5:80:80", "80/icmp", "8000-8001:9000", "1:2:3:4",
+                                 "80/sctp", "[::1]:80:80",  # the network layer publishes tcp/udp over IPv4
                                  "8080:80,8080:81"])
 def test_ports_reject(bad):
     with pytest.raises(InvalidArgument):
