@@ -16,7 +16,6 @@ import click
 
 from runtime.cli import runcore
 from runtime.cli.runcmd import CTX, _root, _run_options, run  # noqa: F401 - run: `container run`, importers
-from runtime.cli.runcore import exited as _exited
 from runtime.cli.runcore import run_attached as _run_attached
 from runtime.cli.runcore import spec as _spec
 
@@ -193,17 +192,13 @@ def _attach_running(eng, rec: dict[str, Any], interactive: bool, detach_keys: st
     tty = bool(rec["Spec"].get("tty"))
     sock = att.connect(eng.store.path(rec["Id"]), "i" if interactive else "o")
     try:
-        code = att.stream(sock, stdin=sys.stdin.fileno() if interactive else None,
-                          detach_keys=att.parse_detach_keys(detach_keys),
-                          raw_tty=tty and interactive and os.isatty(sys.stdin.fileno()))
+        code = runcore.outcome(eng, rec["Id"], lambda: att.stream(
+            sock, stdin=sys.stdin.fileno() if interactive else None,
+            detach_keys=att.parse_detach_keys(detach_keys),
+            raw_tty=tty and interactive and os.isatty(sys.stdin.fileno())))
     finally:
         sock.close()
-    if code is None:
-        if _exited(eng, rec["Id"]):
-            return eng.wait(rec["Id"])
-        click.echo(f"\nread escape sequence (detached from {rec['Id'][:12]})", err=True)
-        return 0
-    return code
+    return 0 if code is None else code
 
 
 @click.command("exec", context_settings=CTX)

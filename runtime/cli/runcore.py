@@ -127,21 +127,41 @@ def run_attached(eng: Any, cid: str, interactive: bool, tty: bool, remove: bool,
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             old_handlers[s] = signal.signal(s, proxy)
     try:
-        code = attach.stream(sock, stdin=sys.stdin.fileno() if interactive else None, detach_keys=keys,
-                             raw_tty=tty and interactive and os.isatty(sys.stdin.fileno()))
+        code = outcome(eng, cid, lambda: attach.stream(
+            sock, stdin=sys.stdin.fileno() if interactive else None, detach_keys=keys,
+            raw_tty=tty and interactive and os.isatty(sys.stdin.fileno())))
     finally:
         sock.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-    if code is None and not exited(eng, cid):
-        echo(f"\nread escape sequence (detached from {cid[:12]})", err=True)
+    if code is None:
         return 0
-    if remove and code is not None:
+    if remove:
         quiet_remove(eng, cid)  # remove finalizes too: no separate wait
         return code
-    code = eng.wait(cid)
-    if remove:
-        quiet_remove(eng, cid)
+    return int(eng.wait(cid))
+
+
+def outcome(eng: Any, cid: str, stream: Any) -> int | None:
+    """Run an attached STREAM to its end: the container's exit code, or None once detached.
+
+    Detached (the keys, or the stream closed while the container runs on): docker's notice.
+    A stream that ends without an exit code means the monitor died: the container's recorded
+    code if it has exited, else an error naming it (125).
+    """
+    from runtime.engine.attach import StreamLost
+    from runtime.engine.errors import EngineError
+
+    try:
+        code = stream()
+    except StreamLost:
+        if exited(eng, cid):
+            return int(eng.wait(cid))
+        raise EngineError(f"lost the output of container {cid[:12]}: its monitor is gone") from None
+    if code is None:
+        if exited(eng, cid):
+            return int(eng.wait(cid))
+        echo(f"\nread escape sequence (detached from {cid[:12]})", err=True)
     return code
 
 

@@ -22,6 +22,10 @@ STDOUT, STDERR, EXIT, HELLO = 1, 2, 3, 4
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
+class StreamLost(EngineError):
+    """The attach socket closed without an exit frame: the monitor is gone."""
+
+
 def connect(cdir: Path, mode: str, timeout: float = 5.0) -> _socket.socket:
     """Connect to the container's attach socket and register `mode`; returns after the hello frame."""
     dfd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -77,7 +81,10 @@ def parse_detach_keys(spec: str | None) -> bytes:
 
 def stream(sock: _socket.socket, stdin: int | None = None, stdout: BinaryIO | None = None,
            stderr: BinaryIO | None = None, detach_keys: bytes = DEFAULT_DETACH_KEYS, raw_tty: bool = False) -> int | None:
-    """Copy frames to stdout/stderr and stdin to the socket; returns the exit code, or None if detached."""
+    """Copy frames to stdout/stderr and stdin to the socket; returns the exit code, or None if detached.
+
+    Raises StreamLost when the socket ends without an exit frame (the monitor died).
+    """
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr.buffer
     old_term = None
@@ -111,7 +118,10 @@ def stream(sock: _socket.socket, stdin: int | None = None, stdout: BinaryIO | No
             if sock.fileno() in ready:
                 chunk = sock.recv(65536)
                 if not chunk:
-                    return _parse_frames(buf, out, err)
+                    code = _parse_frames(buf, out, err)
+                    if code is None:
+                        raise StreamLost("the attach stream ended without an exit code: the monitor is gone")
+                    return code
                 buf += chunk
                 code = None
                 buf, code = _drain(buf, out, err)

@@ -391,6 +391,38 @@ def test_monitor_killed_during_start(root):
     cleanup_with_cli(root, all_images=True)
 
 
+@pytest.mark.parametrize("workload, code", [("sleep 60", None), ("sleep 2; exit 3", 3)])
+def test_monitor_killed_while_run_streams(root, workload, code):
+    """An attached `run` whose monitor dies: never a false "detached" with exit 0.
+
+    The container still running: an error naming it (125). Already exited: its own code.
+    """
+    p = spawn(root, "run", "--name", "streamed", "busybox", "sh", "-c", f"echo started; {workload}")
+    assert p.stdout is not None
+    assert p.stdout.readline() == b"started\n"  # attached and streaming
+    cid = cid_of(root, "streamed")
+    assert cid
+    if code is not None:
+        deadline = time.monotonic() + 30
+        while state_of(root, "streamed")["Status"] != "exited":  # the monitor recorded the exit...
+            assert time.monotonic() < deadline, "the container never exited"
+            time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):  # ...or is killed first: the CLI may have its frame
+        os.kill(monitor_pid(root, cid), signal.SIGKILL)
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        kill_now(p)
+        pytest.fail("virtlab run hangs after its monitor died")
+    assert b"detached" not in err, err.decode()
+    if code is None:
+        assert p.returncode == 125, err.decode()
+        assert b"monitor" in err and cid[:12].encode() in err, err.decode()
+    else:
+        assert p.returncode == code, err.decode()
+    cleanup_with_cli(root, all_images=True)
+
+
 def launcher_of(init_pid: int) -> int:
     """The launcher (later the monitor: it execs vl-monitor in place of itself) of a created init.
 
