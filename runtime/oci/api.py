@@ -1,6 +1,6 @@
 """The in-process API of the OCI runtime, as docs/contracts.md fixes it (the engine uses this).
 
-The caller becomes a child subreaper on create and exec_, so the container's init
+The caller is a child subreaper while create and exec_ run (and only then), so the container's init
 and exec'd processes are its children: it can waitpid() them for their exit code.
 """
 

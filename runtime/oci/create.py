@@ -74,13 +74,14 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     st.update(rootfs=rfs, created=_now(), owner="", config=config, types=sorted(plan.types))
     mgr = None
     init_pid = 0
+    unset_subreaper = False
     try:
         fifo = os.path.join(st["dir"], FIFO)
         os.mkfifo(fifo, 0o600)
         if plan.new_user:
             os.chown(fifo, _host_id(config, "uidMappings"), _host_id(config, "gidMappings"))
         if opts.subreaper:
-            linux.host().prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+            unset_subreaper = _become_subreaper()
             # `run` and the API (the engine, which has threads) load the child's modules before the
             # fork: a child's import could wait forever on a module lock another thread held then.
             from runtime.oci import rootfs  # noqa: F401
@@ -104,11 +105,33 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     except BaseException:
         _abort(st, st.get("pid") or 0, mgr)
         raise
+    finally:
+        if unset_subreaper:
+            _unset_subreaper()
     st["status"] = state.CREATED
     state.save(st)
     if opts.pid_file:
         _write_pid_file(opts.pid_file, init_pid)
     return st
+
+
+def _become_subreaper() -> bool:
+    """Make this process a child subreaper, so the init (A's child) becomes its child when A exits.
+
+    Returns True when it was not one before: the caller then unsets it with _unset_subreaper()
+    once the init is its child. A library call must not leave it set: orphans of everything the
+    caller starts later (a daemon and the processes that daemon double-forks) would then stay
+    its unreaped zombies.
+    """
+    h = linux.host()
+    was = h.child_subreaper()
+    if not was:
+        h.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    return not was
+
+
+def _unset_subreaper() -> None:
+    linux.host().prctl(linux.PR_SET_CHILD_SUBREAPER, 0)
 
 
 def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: Options, mgr) -> int:

@@ -14,7 +14,7 @@ import os
 from runtime.oci import linux, namespaces, process, state
 from runtime.oci.channel import Channel
 from runtime.oci.container import _reap
-from runtime.oci.create import _child_error, _write_pid_file
+from runtime.oci.create import _become_subreaper, _child_error, _unset_subreaper, _write_pid_file
 from runtime.oci.errors import ExecError, OCIError, SpecError, StateError, SyscallError
 
 _ORDER = ("user", "ipc", "uts", "network", "cgroup", "time", "pid", "mount")
@@ -33,8 +33,7 @@ def exec_process(root: str, container_id: str, proc_dict: dict, console_socket: 
     if proc.terminal and not console_socket and console_fd is None:
         raise OCIError("cannot allocate a tty without --console-socket (the runtime detaches)")
     config = st.get("config") or {}
-    h = linux.host()
-    h.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    unset_subreaper = _become_subreaper()  # D becomes our child when C exits
     parent, child = Channel.pair()
     pid = os.fork()
     if pid == 0:
@@ -60,6 +59,8 @@ def exec_process(root: str, container_id: str, proc_dict: dict, console_socket: 
                 ready = True
     finally:
         parent.close()
+        if unset_subreaper:
+            _unset_subreaper()
     if pid_file:
         _write_pid_file(pid_file, target)
     return target

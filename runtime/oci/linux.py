@@ -74,6 +74,7 @@ PR_SET_KEEPCAPS = 8
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
@@ -181,6 +182,13 @@ class Linux:
         rc = self._libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4),
                               ctypes.c_ulong(arg5))
         return self._check(rc, f"prctl {option}")
+
+    def child_subreaper(self) -> int:
+        """prctl(PR_GET_CHILD_SUBREAPER): 1 if orphaned descendants are reparented to this process."""
+        val = ctypes.c_int(0)
+        self._check(self._libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(val), ctypes.c_ulong(0),
+                                     ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl PR_GET_CHILD_SUBREAPER")
+        return val.value
 
     def capget(self) -> tuple[int, int, int]:
         """Return the (effective, permitted, inheritable) capability masks of this thread."""

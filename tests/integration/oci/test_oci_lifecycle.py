@@ -251,11 +251,17 @@ def test_api_in_process(tmp_path, bundle):
     root = tmp_path / "apiroot"
     b = bundle(["sh", "-c", "echo from-api"])
     r, w = os.pipe()
+    from runtime.oci.linux import host
+
+    # Only while create runs: a caller left a subreaper would keep the zombies of every daemon it
+    # starts later (libvirtd's QEMUs stayed "alive" 40 s after SIGKILL that way).
+    assert host().child_subreaper() == 0
     try:
         st = api.create(root, "a1", b, stdio=(None, w, w))
         assert st["status"] == "created"
+        assert host().child_subreaper() == 0
         api.start(root, "a1")
-        _, status = os.waitpid(st["pid"], 0)  # the caller is the subreaper: it can wait
+        _, status = os.waitpid(st["pid"], 0)  # the init is the caller's child: it can wait
         assert os.waitstatus_to_exitcode(status) == 0
         assert api.state(root, "a1")["status"] == "stopped"
         api.delete(root, "a1")
