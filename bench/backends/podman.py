@@ -239,10 +239,6 @@ class PodmanBackend(Backend):
             raise
         return inst
 
-    def limits(self) -> dict[str, int]:
-        """pid_max bounds the processes (two per container: conmon and the workload)."""
-        return super().limits()
-
     def cleanup(self) -> None:
         """Destroy live containers, then unmount what podman's storage left mounted."""
         self.destroy_all()

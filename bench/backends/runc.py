@@ -219,10 +219,6 @@ class RuncBackend(Backend):
             raise
         return inst
 
-    def limits(self) -> dict[str, int]:
-        """pid_max bounds how many processes (so containers) can exist; each instance also holds a pipe here."""
-        return super().limits()
-
     def cleanup(self) -> None:
         """Destroy live containers and remove the private runc state."""
         self.destroy_all()

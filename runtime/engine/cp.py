@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,12 @@ def _volume_root(rec: dict[str, Any], path: str, rootfs: str) -> tuple[str, str]
     return best["Source"], rest + ("/" if path.endswith("/") and rest != "/" else "")
 
 
-def copy_from(engine: Any, ref: str, src: str, dest: str, archive: bool = False, follow: bool = False) -> None:
-    """`cp CONTAINER:SRC DEST` (dest on the host)."""
+@contextlib.contextmanager
+def _source(engine: Any, ref: str, src: str, follow: bool) -> Iterator[tuple[int, os.stat_result, str, bool]]:
+    """The copy source SRC of a container, opened O_PATH inside its root (or a volume's source).
+
+    Yields (fd, its stat, the path inside that root, whether SRC ends in `/.`: contents only).
+    """
     rec = engine.record(ref)
     contents_only = src.endswith("/.")
     with _rootfs(engine, rec) as rootfs:
@@ -66,31 +71,36 @@ def copy_from(engine: Any, ref: str, src: str, dest: str, archive: bool = False,
             except OSError as exc:
                 raise EngineError(f"could not find the file {src} in container {rec['Name']}: {exc.strerror}") from None
             try:
-                st = os.fstat(sfd)
-                dest_p = Path(dest)
-                if stat.S_ISDIR(st.st_mode):
-                    if dest_p.exists() and not dest_p.is_dir():
-                        raise InvalidArgument(f"cannot copy a directory to a file: {dest}")
-                    if dest_p.is_dir() and not contents_only:
-                        target = dest_p / (os.path.basename(os.path.normpath(inner)) or "root")
-                    else:
-                        target = dest_p
-                    dfd = os.open(f"/proc/self/fd/{sfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                    try:
-                        _dir_to_host(dfd, target, st, archive)
-                    finally:
-                        os.close(dfd)
-                else:
-                    if dest.endswith("/") and not dest_p.is_dir():
-                        raise InvalidArgument(f"destination directory {dest} does not exist")
-                    target = dest_p / os.path.basename(inner) if dest_p.is_dir() else dest_p
-                    if not target.parent.is_dir():
-                        raise InvalidArgument(f"destination directory {target.parent} does not exist")
-                    _entry_to_host_fd(sfd, st, target, archive)
+                yield sfd, os.fstat(sfd), inner, contents_only
             finally:
                 os.close(sfd)
         finally:
             os.close(root)
+
+
+def copy_from(engine: Any, ref: str, src: str, dest: str, archive: bool = False, follow: bool = False) -> None:
+    """`cp CONTAINER:SRC DEST` (dest on the host)."""
+    with _source(engine, ref, src, follow) as (sfd, st, inner, contents_only):
+        dest_p = Path(dest)
+        if stat.S_ISDIR(st.st_mode):
+            if dest_p.exists() and not dest_p.is_dir():
+                raise InvalidArgument(f"cannot copy a directory to a file: {dest}")
+            if dest_p.is_dir() and not contents_only:
+                target = dest_p / (os.path.basename(os.path.normpath(inner)) or "root")
+            else:
+                target = dest_p
+            dfd = os.open(f"/proc/self/fd/{sfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                _dir_to_host(dfd, target, st, archive)
+            finally:
+                os.close(dfd)
+        else:
+            if dest.endswith("/") and not dest_p.is_dir():
+                raise InvalidArgument(f"destination directory {dest} does not exist")
+            target = dest_p / os.path.basename(inner) if dest_p.is_dir() else dest_p
+            if not target.parent.is_dir():
+                raise InvalidArgument(f"destination directory {target.parent} does not exist")
+            _entry_to_host_fd(sfd, st, target, archive)
 
 
 def _entry_to_host_fd(sfd: int, st: os.stat_result, target: Path, archive: bool) -> None:
@@ -313,25 +323,10 @@ def tar_from(engine: Any, ref: str, src: str, out: Any, follow: bool = False) ->
     """
     import tarfile
 
-    rec = engine.record(ref)
-    contents_only = src.endswith("/.")
-    with _rootfs(engine, rec) as rootfs:
-        base_root, inner = _volume_root(rec, src, rootfs)
-        root = inroot.open_root(base_root)
-        try:
-            try:
-                sfd = inroot.open_in(root, inner, os.O_PATH, follow=follow or contents_only or inner.endswith("/"))
-            except OSError as exc:
-                raise EngineError(f"could not find the file {src} in container {rec['Name']}: {exc.strerror}") from None
-            try:
-                st = os.fstat(sfd)
-                name = "" if contents_only else os.path.basename(os.path.normpath(inner))
-                with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-                    _TarWriter(tf).entry(sfd, st, name, top=True)
-            finally:
-                os.close(sfd)
-        finally:
-            os.close(root)
+    with _source(engine, ref, src, follow) as (sfd, st, inner, contents_only):
+        name = "" if contents_only else os.path.basename(os.path.normpath(inner))
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            _TarWriter(tf).entry(sfd, st, name, top=True)
 
 
 class _TarWriter:

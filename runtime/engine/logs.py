@@ -74,68 +74,50 @@ def read(cdir: Path, follow: bool = False, since: float | None = None, until: fl
         if f:
             f.close()
         return
-    delay = 0.01
-    while True:
-        if f is None:
-            try:
-                f = open(path, encoding="utf-8", errors="replace", newline="\n")
-            except FileNotFoundError:
-                if alive and not alive():
-                    return
-                time.sleep(delay)
-                continue
-        chunk = f.readline()
-        if chunk:
-            pending += chunk
-            if pending.endswith("\n"):
-                e = parse_line(pending[:-1])
-                pending = ""
-                if e and keep(e):
-                    if until is not None and e.ts > until:
-                        return
-                    yield e
-            continue
-        if alive and not alive():
-            rest = f.read()  # anything written between the last read and the exit
-            for raw in (pending + rest).splitlines():
-                e = parse_line(raw)
-                if e and keep(e):
-                    yield e
-            f.close()
-            return
-        time.sleep(delay)
+    yield from _tail(path, f, pending, alive, keep, until=until)
 
 
 def follow_lines(cdir: Path, alive: Callable[[], bool], deadline: float) -> Iterator[Entry]:
     """Every entry, then new ones as they come, until the monitor ends or the monotonic deadline."""
-    path = cdir / LOG
-    f = None
-    pending = ""
-    delay = 0.001
-    while time.monotonic() < deadline:
-        if f is None:
-            try:
-                f = open(path, encoding="utf-8", errors="replace", newline="\n")
-            except FileNotFoundError:
-                time.sleep(delay)
+    yield from _tail(cdir / LOG, None, "", alive, lambda e: True, deadline=deadline, delay=0.001)
+
+
+def _tail(path: Path, f, pending: str, alive: Callable[[], bool] | None, keep: Callable[[Entry], bool],
+          until: float | None = None, deadline: float | None = None, delay: float = 0.01) -> Iterator[Entry]:
+    """Follow the log from where `f` is (opening `path` once it exists), until the monitor ends
+    (`alive()` false: what it wrote last is read too), an entry after `until`, or the deadline."""
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            if f is None:
+                try:
+                    f = open(path, encoding="utf-8", errors="replace", newline="\n")
+                except FileNotFoundError:
+                    if alive and not alive():
+                        return
+                    time.sleep(delay)
+                    continue
+            chunk = f.readline()
+            if chunk:
+                pending += chunk
+                if pending.endswith("\n"):
+                    e = parse_line(pending[:-1])
+                    pending = ""
+                    if e and until is not None and e.ts > until:
+                        return  # `logs -f --until`: nothing later will be shown
+                    if e and keep(e):
+                        yield e
                 continue
-        chunk = f.readline()
-        if chunk:
-            pending += chunk
-            if pending.endswith("\n"):
-                e = parse_line(pending[:-1])
-                pending = ""
-                if e:
-                    yield e
-            continue
-        if not alive():
-            rest = f.read()
-            for raw in (pending + rest).splitlines():
-                e = parse_line(raw)
-                if e:
-                    yield e
-            break
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.01)
-    if f:
-        f.close()
+            if until is not None and time.time() > until:
+                return  # entries carry the host time they were read at: none can come before `until` now
+            if alive and not alive():
+                rest = f.read()  # anything written between the last read and the exit
+                for raw in (pending + rest).splitlines():
+                    e = parse_line(raw)
+                    if e and keep(e):
+                        yield e
+                return
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.01)
+    finally:
+        if f is not None:
+            f.close()

@@ -7,7 +7,6 @@ The monitor restarts the container (it reads the policy at each exit); `stop` an
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from runtime.engine.engine import monitor_alive
 
 pytestmark = pytest.mark.root
 VIRTLAB = str(Path(sys.executable).parent / "virtlab")
@@ -59,18 +60,8 @@ def wait_for(pred, timeout=30.0):
 
 
 def monitor_running(store_root, cid):
-    """The monitor holds an exclusive flock on monitor.lock while it lives."""
-    try:
-        fd = os.open(store_root / "containers" / cid / "monitor.lock", os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    """The engine's own check: the monitor holds an exclusive flock on monitor.lock while it lives."""
+    return monitor_alive(store_root / "containers" / cid)
 
 
 @pytest.mark.parametrize("policy", ["always", "unless-stopped"])

@@ -75,3 +75,35 @@ def test_state_machine():
     assert Status.PAUSED.can_unpause() and not Status.RUNNING.can_unpause()
     assert not Status.RUNNING.can_remove() and Status.EXITED.can_remove()
     assert Status.RUNNING.can_exec() and not Status.PAUSED.can_exec()
+
+
+def test_log_follow(tmp_path):
+    """-f reads what is appended while the monitor lives, then the rest once it ends; --until ends it."""
+    import threading
+
+    log = tmp_path / logs.LOG
+    log.write_text("2026-11-28T06:10:00.000000000Z stdout F one\n")
+    done = threading.Event()
+
+    def writer():
+        with open(log, "a") as f:
+            f.write("2026-11-28T06:10:01.000000000Z stdout F two\n")
+            f.flush()
+            time.sleep(0.05)
+            f.write("2026-11-28T06:10:02.000000000Z stdout F three\n")
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    got = [e.text for e in logs.read(tmp_path, follow=True, alive=lambda: not done.is_set())]
+    t.join()
+    assert got == ["one", "two", "three"]
+    # an entry after --until ends the follow even though the monitor still lives
+    until = logs.parse_ts("2026-11-28T06:10:01Z")
+    assert [e.text for e in logs.read(tmp_path, follow=True, until=until, alive=lambda: True)] == ["one", "two"]
+    deadline = time.monotonic() + 5
+    assert [e.text for e in logs.follow_lines(tmp_path, lambda: False, deadline)] == ["one", "two", "three"]
+    # no log yet and the monitor gone: follow ends at once instead of waiting for the deadline
+    t0 = time.monotonic()
+    assert list(logs.follow_lines(tmp_path / "nothing", lambda: False, time.monotonic() + 5)) == []
+    assert time.monotonic() - t0 < 4
