@@ -8,6 +8,7 @@ in its metadata, so `list` can tell this store's orphans from other stores' VMs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -330,6 +331,8 @@ class VmDriver:
             raise VmExists(f"VM name {name} is already in use") from exc
         os.chmod(vm_dir, 0o711)
         defined = False
+        # Held from starting the network until the domain on it is defined (see network.lock).
+        net_lock = contextlib.ExitStack()
         try:
             overlay = vm_dir / "overlay.qcow2"
             disk.create_overlay(art.base_disk, art.base_format, overlay)
@@ -339,6 +342,7 @@ class VmDriver:
             if spec.network == "virtlab":
                 from vmdriver import network as net
 
+                net_lock.enter_context(net.lock())
                 network = net.ensure_network(self.conn)
                 address = net.allocate_address(self._used_addresses())
                 mac = net.random_mac()
@@ -378,6 +382,7 @@ class VmDriver:
             xml = domain_xml(ddef)
             self._lv(f"define domain {dname}", self.conn.defineXML, xml)
             defined = True
+            net_lock.close()
             rec = {
                 "name": name,
                 "domain": dname,
@@ -404,11 +409,21 @@ class VmDriver:
             }
             records.save(self.layout, rec)
         except BaseException:
+            net_lock.close()
             if defined:
                 self._undefine(name)
+            if spec.network == "virtlab":
+                self._release_network()
             shutil.rmtree(vm_dir, ignore_errors=True)
             raise
         return self._vm(rec)
+
+    def _release_network(self) -> None:
+        """Remove the VMs' network if no domain uses it any more (it is a host bridge: vlbr-vm)."""
+        from vmdriver import network as net
+
+        with net.lock():
+            self._lv(f"release network {net.NETWORK_NAME}", net.release_network, self.conn)
 
     def _used_addresses(self) -> set[str]:
         used = set()
@@ -634,6 +649,7 @@ class VmDriver:
         """
         validate_name(name)
         dname = domain_name(name)
+        rec = records.load(self.layout, name)
         try:
             had_domain = self._bounded(f"remove domain {dname}", lambda: self._undefine(name), timeout)
         except LibvirtTimeout as exc:
@@ -647,6 +663,8 @@ class VmDriver:
         shutil.rmtree(vm_dir, ignore_errors=True)
         if vm_dir.exists():
             raise VmDriverError(f"cannot remove {vm_dir}")
+        if had_domain and (rec is None or rec.get("network")):  # the last VM on it takes the bridge along
+            self._bounded("release the VM network", self._release_network, timeout)
         return had_domain or had_dir
 
     # ------------------------------------------------------------ list / inspect / logs

@@ -6,8 +6,11 @@ and no DNS server, so libvirt starts no dnsmasq for it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from vmdriver.domain import network_xml
@@ -18,6 +21,19 @@ BRIDGE = "vlbr-vm"
 SUBNET = ipaddress.ip_network("10.89.0.0/24")
 GATEWAY = ipaddress.ip_address("10.89.0.1")
 LIBVIRT_DNSMASQ_DIR = "/var/lib/libvirt/dnsmasq"
+# Serializes "start the network, define a domain on it" against "no domain uses it: remove it".
+LOCK_PATH = "/run/lock/virtlab-vm-network.lock" if os.path.isdir("/run/lock") else "/run/virtlab-vm-network.lock"
+
+
+@contextlib.contextmanager
+def lock() -> Iterator[None]:
+    """Hold the host-wide lock of the network (every store's VMs share it)."""
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def ensure_network(conn: Any) -> str:
@@ -57,6 +73,37 @@ def remove_network(conn: Any) -> bool:
     except libvirt.libvirtError as exc:
         raise LibvirtError(f"cannot remove network {NETWORK_NAME}: {exc.get_error_message()}") from exc
     return True
+
+
+def users(conn: Any) -> list[str]:
+    """Names of the libvirt domains (any store, defined or running) with an interface on the network."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for dom in conn.listAllDomains(0):
+        try:
+            root = ET.fromstring(dom.XMLDesc(0))
+        except Exception:  # noqa: BLE001 - undefined meanwhile, or XML we cannot read: not ours to judge
+            continue
+        if any(src.get("network") == NETWORK_NAME for src in root.findall("./devices/interface/source")):
+            out.append(dom.name())
+    return out
+
+
+def release_network(conn: Any) -> bool:
+    """Remove the network once no domain uses it (the last VM on it is gone); True if removed.
+
+    Call with lock() held, so that no create defines a domain on it meanwhile.
+    """
+    import libvirt
+
+    try:
+        conn.networkLookupByName(NETWORK_NAME)
+    except libvirt.libvirtError:
+        return False
+    if users(conn):
+        return False
+    return remove_network(conn)
 
 
 def allocate_address(used: set[str]) -> str:
