@@ -55,6 +55,18 @@ def _volume_root(rec: dict[str, Any], path: str, rootfs: str) -> tuple[str, str]
 
 
 @contextlib.contextmanager
+def _root_at(engine: Any, rec: dict[str, Any], path: str) -> Iterator[tuple[int, str]]:
+    """An fd of the root PATH lives under (the container's rootfs, or a volume's source) and PATH inside it."""
+    with _rootfs(engine, rec) as rootfs:
+        base_root, inner = _volume_root(rec, path, rootfs)
+        root = inroot.open_root(base_root)
+        try:
+            yield root, inner
+        finally:
+            os.close(root)
+
+
+@contextlib.contextmanager
 def _source(engine: Any, ref: str, src: str, follow: bool) -> Iterator[tuple[int, os.stat_result, str, bool]]:
     """The copy source SRC of a container, opened O_PATH inside its root (or a volume's source).
 
@@ -62,20 +74,15 @@ def _source(engine: Any, ref: str, src: str, follow: bool) -> Iterator[tuple[int
     """
     rec = engine.record(ref)
     contents_only = src.endswith("/.")
-    with _rootfs(engine, rec) as rootfs:
-        base_root, inner = _volume_root(rec, src, rootfs)
-        root = inroot.open_root(base_root)
+    with _root_at(engine, rec, src) as (root, inner):
         try:
-            try:
-                sfd = inroot.open_in(root, inner, os.O_PATH, follow=follow or contents_only or inner.endswith("/"))
-            except OSError as exc:
-                raise EngineError(f"could not find the file {src} in container {rec['Name']}: {exc.strerror}") from None
-            try:
-                yield sfd, os.fstat(sfd), inner, contents_only
-            finally:
-                os.close(sfd)
+            sfd = inroot.open_in(root, inner, os.O_PATH, follow=follow or contents_only or inner.endswith("/"))
+        except OSError as exc:
+            raise EngineError(f"could not find the file {src} in container {rec['Name']}: {exc.strerror}") from None
+        try:
+            yield sfd, os.fstat(sfd), inner, contents_only
         finally:
-            os.close(root)
+            os.close(sfd)
 
 
 def copy_from(engine: Any, ref: str, src: str, dest: str, archive: bool = False, follow: bool = False) -> None:
@@ -182,49 +189,44 @@ def copy_to(engine: Any, ref: str, src: str, dest: str, archive: bool = False, f
     except OSError as exc:
         raise InvalidArgument(f"cannot copy {src}: {exc.strerror}") from None
     contents_only = src.endswith("/.")
-    with _rootfs(engine, rec) as rootfs:
-        base_root, inner = _volume_root(rec, dest, rootfs)
-        root = inroot.open_root(base_root)
+    with _root_at(engine, rec, dest) as (root, inner):
         try:
-            try:
-                dfd = inroot.open_in(root, inner, os.O_PATH)
-                dst = os.fstat(dfd)
-            except FileNotFoundError:
-                dfd, dst = -1, None
-            except OSError as exc:
-                raise EngineError(f"cannot copy to {dest} in container {rec['Name']}: {exc.strerror}") from None
-            try:
-                if dst is not None and stat.S_ISDIR(dst.st_mode):
-                    parent = os.open(f"/proc/self/fd/{dfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                    name = None if (contents_only and stat.S_ISDIR(sst.st_mode)) else (src_p.name or "root")
-                elif dst is not None:
-                    if stat.S_ISDIR(sst.st_mode):
-                        raise InvalidArgument(f"cannot copy a directory to a file: {dest}")
-                    parent, name = _parent_of(root, inner, dest)
-                else:
-                    if inner.endswith("/"):
-                        raise InvalidArgument(f"destination directory {dest} does not exist in the container")
-                    parent, name = _parent_of(root, inner, dest)
-            finally:
-                if dfd >= 0:
-                    os.close(dfd)
-            try:
+            dfd = inroot.open_in(root, inner, os.O_PATH)
+            dst = os.fstat(dfd)
+        except FileNotFoundError:
+            dfd, dst = -1, None
+        except OSError as exc:
+            raise EngineError(f"cannot copy to {dest} in container {rec['Name']}: {exc.strerror}") from None
+        try:
+            if dst is not None and stat.S_ISDIR(dst.st_mode):
+                parent = os.open(f"/proc/self/fd/{dfd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                name = None if (contents_only and stat.S_ISDIR(sst.st_mode)) else (src_p.name or "root")
+            elif dst is not None:
                 if stat.S_ISDIR(sst.st_mode):
-                    if name is None:
-                        _host_dir_into(src_p, parent, sst, archive, follow)
-                    else:
-                        sub = _mkdir_at(parent, name)
-                        try:
-                            _host_dir_into(src_p, sub, sst, archive, follow)
-                            _meta_ctr(sub, None, sst, archive)
-                        finally:
-                            os.close(sub)
-                else:
-                    _host_entry_at(src_p, sst, parent, name or src_p.name, archive)
-            finally:
-                os.close(parent)
+                    raise InvalidArgument(f"cannot copy a directory to a file: {dest}")
+                parent, name = _parent_of(root, inner, dest)
+            else:
+                if inner.endswith("/"):
+                    raise InvalidArgument(f"destination directory {dest} does not exist in the container")
+                parent, name = _parent_of(root, inner, dest)
         finally:
-            os.close(root)
+            if dfd >= 0:
+                os.close(dfd)
+        try:
+            if stat.S_ISDIR(sst.st_mode):
+                if name is None:
+                    _host_dir_into(src_p, parent, sst, archive, follow)
+                else:
+                    sub = _mkdir_at(parent, name)
+                    try:
+                        _host_dir_into(src_p, sub, sst, archive, follow)
+                        _meta_ctr(sub, None, sst, archive)
+                    finally:
+                        os.close(sub)
+            else:
+                _host_entry_at(src_p, sst, parent, name or src_p.name, archive)
+        finally:
+            os.close(parent)
 
 
 def _parent_of(root: int, inner: str, shown: str) -> tuple[int, str]:
@@ -434,24 +436,19 @@ def extract_to(engine: Any, ref: str, dest: str, stream: Any, archive: bool = Fa
             try:
                 f.seek(0)
                 _CpChecks(prefix=[]).scan(f)
-                with _rootfs(engine, rec) as rootfs:
-                    base_root, inner = _volume_root(rec, dest, rootfs)
-                    root = inroot.open_root(base_root)
+                with _root_at(engine, rec, dest) as (root, inner):
                     try:
-                        try:
-                            dfd = inroot.open_in(root, inner, os.O_PATH)
-                        except OSError as exc:
-                            raise EngineError(f"could not find the directory {dest} in container "
-                                              f"{rec['Name']}: {exc.strerror}") from None
-                        is_dir = stat.S_ISDIR(os.fstat(dfd).st_mode)
-                        os.close(dfd)
-                        if not is_dir:
-                            raise InvalidArgument(f"destination {dest} in container {rec['Name']} must be a directory")
-                        f.seek(0)
-                        prefix = [p for p in os.path.normpath("/" + inner.lstrip("/")).split("/") if p]
-                        _extractor(root, prefix, archive, warn).apply(f)
-                    finally:
-                        os.close(root)
+                        dfd = inroot.open_in(root, inner, os.O_PATH)
+                    except OSError as exc:
+                        raise EngineError(f"could not find the directory {dest} in container "
+                                          f"{rec['Name']}: {exc.strerror}") from None
+                    is_dir = stat.S_ISDIR(os.fstat(dfd).st_mode)
+                    os.close(dfd)
+                    if not is_dir:
+                        raise InvalidArgument(f"destination {dest} in container {rec['Name']} must be a directory")
+                    f.seek(0)
+                    prefix = [p for p in os.path.normpath("/" + inner.lstrip("/")).split("/") if p]
+                    _extractor(root, prefix, archive, warn).apply(f)
             except InvalidArchive as exc:
                 raise EngineError(f"cannot copy the tar stream to {dest} in container {rec['Name']}: {exc}") from None
     finally:
