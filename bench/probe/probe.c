@@ -12,7 +12,6 @@
  *   syscall N               N raw getppid() system calls
  *   fork N                  N fork + execve(self, noop) + wait
  *   fileio DIR MB           sequential write + fsync, then read, of an MB-sized file in DIR
- *   net MB [ROUNDS]         TCP over the instance's loopback: throughput, then round trips
  *   netserve ADDR [PORT]    host end of the host <-> instance test: print port= and VIRTLAB_READY, serve one client
  *   netclient ADDR PORT MB [ROUNDS]  instance end: MB up, MB down, then 1-byte round trips; prints the rates
  *   netup ADDR/PREFIX [IFACE]  set an interface's IPv4 address and bring it up (guests without `ip`)
@@ -349,84 +348,6 @@ static int read_full(int fd, char *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
-	return 0;
-}
-
-/* Loopback TCP inside the instance: the instance kernel's network stack, the same on every backend. */
-static int cmd_net(int argc, char **argv)
-{
-	if (argc < 3) {
-		fprintf(stderr, "usage: virtlab-probe net MB [ROUNDS]\n");
-		return 2;
-	}
-	long mb = parse_long(argv[2], "MB", 1, 1 << 20);
-	long rounds = argc > 3 ? parse_long(argv[3], "rounds", 1, 1 << 24) : 1000;
-	int port = 0;
-	int ls = listen_loopback(&port);
-	if (ls < 0) {
-		fprintf(stderr, "virtlab-probe: listen on loopback: %s\n", strerror(errno));
-		return 1;
-	}
-	size_t chunk = 128 * 1024;
-	char *buf = calloc(1, chunk);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int c = accept(ls, NULL, NULL);
-		if (c < 0)
-			_exit(1);
-		int one = 1;
-		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		long left = mb * (long)MIB;
-		while (left > 0) {
-			ssize_t n = read(c, buf, left < (long)chunk ? (size_t)left : chunk);
-			if (n <= 0)
-				_exit(1);
-			left -= n;
-		}
-		write_all(c, "k", 1);
-		char b;
-		for (long r = 0; r < rounds; r++) {
-			if (read_full(c, &b, 1) < 0)
-				_exit(1);
-			write_all(c, &b, 1);
-		}
-		_exit(0);
-	}
-	close(ls);
-	int s = connect_loopback(port);
-	if (s < 0) {
-		fprintf(stderr, "virtlab-probe: connect to loopback: %s\n", strerror(errno));
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return 1;
-	}
-	int one = 1;
-	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	double t0 = now();
-	for (long left = mb * (long)MIB; left > 0; left -= (long)chunk)
-		write_all(s, buf, left < (long)chunk ? (size_t)left : chunk);
-	char ack;
-	if (read_full(s, &ack, 1) < 0) {
-		fprintf(stderr, "virtlab-probe: no acknowledgement from the loopback server\n");
-		return 1;
-	}
-	double tdt = now() - t0;
-	double t1 = now();
-	for (long r = 0; r < rounds; r++) {
-		char b = 'x';
-		write_all(s, &b, 1);
-		if (read_full(s, &b, 1) < 0) {
-			fprintf(stderr, "virtlab-probe: round trip %ld failed\n", r);
-			return 1;
-		}
-	}
-	double rdt = now() - t1;
-	close(s);
-	int status;
-	waitpid(pid, &status, 0);
-	free(buf);
-	printf("mb=%ld\nseconds=%.9f\ngbit_per_s=%.6f\nrounds=%ld\nrtt_us=%.3f\n", mb, tdt,
-	       (double)mb * MIB * 8 / tdt / 1e9, rounds, rdt * 1e6 / rounds);
 	return 0;
 }
 
@@ -1061,8 +982,6 @@ int main(int argc, char **argv)
 		rc = cmd_fork(argc, argv);
 	else if (!strcmp(c, "fileio"))
 		rc = cmd_fileio(argc, argv);
-	else if (!strcmp(c, "net"))
-		rc = cmd_net(argc, argv);
 	else if (!strcmp(c, "netserve"))
 		rc = cmd_netserve(argc, argv);
 	else if (!strcmp(c, "netclient"))
