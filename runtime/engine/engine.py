@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.engine import linux, overlay
+from runtime.engine import overlay
 from runtime.engine import spec as specmod
 from runtime.engine.errors import (
     EngineError,
@@ -40,6 +40,7 @@ from runtime.engine.records import ContainerStore
 from runtime.engine.runtimes import default_runtime
 from runtime.engine.spec import ContainerSpec
 from runtime.engine.state import Status
+from runtime.image import fsutil
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -950,7 +951,7 @@ def _rmtree(path: Path) -> None:
     if overlay.is_mounted(merged):
         overlay.unmount(merged)
     try:
-        linux.remove_tree(str(path))
+        fsutil.rmtree(path)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise EngineError(f"cannot remove {path}: {exc.strerror}") from None

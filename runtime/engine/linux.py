@@ -5,9 +5,7 @@ Python 3.11 has no os.mount/os.openat2; this is the one seam where the engine ca
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import errno
 import os
 import struct
 
@@ -85,45 +83,3 @@ def is_mountpoint(path: str) -> bool:
     enc = p.replace("\\", "\\134").replace(" ", "\\040").replace("\n", "\\012").replace("\t", "\\011")
     with open("/proc/self/mountinfo") as f:
         return any(line.split(" ", 5)[4] == enc for line in f)
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def remove_tree(path: str) -> None:
-    """`rm -rf path` through directory fds, never following a symlink; a missing path is fine.
-
-    What shutil.rmtree does safely, without importing shutil (and bz2, lzma) on the `run --rm` path.
-    """
-    try:
-        fd = os.open(path, _DIR_FLAGS)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-            raise
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        return
-    try:
-        _clear(fd)
-    finally:
-        os.close(fd)
-    with contextlib.suppress(FileNotFoundError):
-        os.rmdir(path)
-
-
-def _clear(fd: int) -> None:
-    with os.scandir(fd) as it:
-        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-    for name, is_dir in entries:
-        with contextlib.suppress(FileNotFoundError):
-            if is_dir:
-                sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                try:
-                    _clear(sub)
-                finally:
-                    os.close(sub)
-                os.rmdir(name, dir_fd=fd)
-            else:
-                os.unlink(name, dir_fd=fd)

@@ -42,18 +42,19 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         f.write(data)
 
 
-def rmtree(path: Path) -> None:
-    """Remove a tree without following symlinks; missing is fine."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        import shutil
+def rmtree(path: Path | str) -> None:
+    """Remove a tree through directory fds, never following a symlink; missing is fine.
 
-        shutil.rmtree(path, ignore_errors=False)
-    else:
-        os.unlink(path)
+    No shutil (and its bz2/lzma imports): `run --rm` removes its container dir with this.
+    """
+    from runtime.image.rootpath import remove_at
+
+    parent, name = os.path.split(os.path.abspath(path))
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        remove_at(fd, name)
+    finally:
+        os.close(fd)
 
 
 def disk_usage(path: Path | str, *, skip_errors: bool = False) -> tuple[int, int]:
