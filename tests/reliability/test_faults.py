@@ -362,6 +362,15 @@ def test_cli_killed_during_push(root, registry, tmp_path):
 # ---------------------------------------------------------------- the monitor dies
 
 
+def await_written(path: Path, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    """Poll (0.5 ms) until PATH exists and is not empty, failing if `proc` ends first ("... before WHAT")."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        assert proc.poll() is None, f"start ended before {what}: {proc.communicate()[1].decode()}"
+        time.sleep(0.0005)
+
+
 def test_monitor_killed_during_start(root):
     # as soon as the monitor exists, before the workload runs (often before it said it is ready)
     for i in range(3):
@@ -369,11 +378,7 @@ def test_monitor_killed_during_start(root):
         cid = vl(root, "create", "--name", n, "busybox", "sleep", "60").stdout.decode().strip()
         c = root / "containers" / cid
         p = spawn(root, "start", n)
-        deadline = time.monotonic() + 60
-        while not (c / "monitor.lock").exists() or not (c / "monitor.lock").read_text().strip():
-            assert time.monotonic() < deadline, "the monitor never started"
-            assert p.poll() is None, f"start ended before its monitor ran: {p.communicate()[1].decode()}"
-            time.sleep(0.0005)
+        await_written(c / "monitor.lock", p, "its monitor ran")
         os.kill(monitor_pid(root, cid), signal.SIGKILL)
         try:
             _, err = p.communicate(timeout=30)
@@ -448,11 +453,7 @@ def test_monitor_killed_before_it_is_ready(root):
         cid = vl(root, "create", "--name", n, "busybox", "sleep", "60").stdout.decode().strip()
         c = root / "containers" / cid
         p = spawn(root, "start", n)
-        deadline = time.monotonic() + 60
-        while not ((c / "init.pid").exists() and (c / "init.pid").read_text().strip()):
-            assert time.monotonic() < deadline, "the runtime never created the init"
-            assert p.poll() is None, f"start ended before the runtime created the init: {p.communicate()[1].decode()}"
-            time.sleep(0.0005)
+        await_written(c / "init.pid", p, "the runtime created the init")
         mon = launcher_of(int((c / "init.pid").read_text()))
         os.kill(mon, signal.SIGSTOP)
         ready = (c / "attach.sock").exists()  # the monitor listens, then says ready
