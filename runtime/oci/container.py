@@ -10,15 +10,10 @@ import _signal as signal  # the C module: the signal package imports enum (~3 ms
 import os
 import time
 
-from runtime.oci import state
+from runtime.oci import hooks, state  # hooks: a small module, its subprocess is lazy
 from runtime.oci.errors import OCIError, StateError
 
 FIFO = "exec.fifo"
-
-
-def _has_hooks(config: dict, kind: str) -> bool:
-    """Whether the config has hooks of KIND; the hooks module is imported only when it does."""
-    return bool((config.get("hooks") or {}).get(kind))
 
 
 def _reap(pid: int) -> None:
@@ -57,9 +52,7 @@ def start(root: str, container_id: str) -> dict:
     if not config.get("process"):
         _kill_and_wait(st)
         raise OCIError(f"cannot start container {container_id}: its config has no process")
-    if _has_hooks(config, "prestart"):
-        from runtime.oci import hooks
-
+    if hooks.has(config.get("hooks"), "prestart"):
         # The OCI spec runs prestart hooks as part of start, in the runtime namespace.
         try:
             hooks.run(config.get("hooks"), "prestart", state.hook_state(st))
@@ -79,9 +72,7 @@ def start(root: str, container_id: str) -> dict:
         os.close(fd)
     os.unlink(fifo)
     st["status"] = state.RUNNING
-    if _has_hooks(config, "poststart"):
-        from runtime.oci import hooks
-
+    if hooks.has(config.get("hooks"), "poststart"):
         hooks.run(config.get("hooks"), "poststart", state.hook_state(st), warn=_warn)
     return st
 
@@ -186,9 +177,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                 mgr.thaw()
     config = st.get("config") or {}
     try:
-        if _has_hooks(config, "poststop"):
-            from runtime.oci import hooks
-
+        if hooks.has(config.get("hooks"), "poststop"):
             st["status"] = state.STOPPED
             hooks.run(config.get("hooks"), "poststop", state.hook_state(st), warn=_warn)
     finally:
