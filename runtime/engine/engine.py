@@ -36,7 +36,7 @@ from runtime.engine.errors import (
     RuntimeFailure,
 )
 from runtime.engine.names import new_id, random_name, validate_name
-from runtime.engine.records import ContainerStore
+from runtime.engine.records import ContainerStore, age
 from runtime.engine.runtimes import default_runtime
 from runtime.engine.spec import ContainerSpec
 from runtime.engine.state import Status
@@ -327,12 +327,9 @@ class Engine:
                 stop_signal = None  # image config is data: a bogus StopSignal falls back to SIGTERM
         image_volumes = [v for v in (icfg.get("Volumes") or {}) if isinstance(v, str)]
 
-        self.store.ensure()
         cid = new_id()
         name = validate_name(spec.name) if spec.name else None
-        cdir = self._dir(cid)
-        cdir.mkdir(mode=0o700)
-        with self.store.locked(cid):  # held until the record exists: an unheld dir without one is a leftover
+        with self.store.creating(cid) as cdir:  # held until the record exists: an unheld dir without one is a leftover
             return self._create_locked(cid, cdir, name, spec, img, norm, icfg, args, env, workdir, stop_signal,
                                        image_volumes, requested)
 
@@ -402,9 +399,8 @@ class Engine:
             self._release_anonymous(locals().get("mounts") or [])
             with contextlib.suppress(Exception):
                 self.images.release(img.id, f"container:{cid}")
-            import shutil
-
-            shutil.rmtree(cdir, ignore_errors=True)
+            with contextlib.suppress(EngineError):
+                _rmtree(cdir)
             raise
         return Container(cid, name or "", spec.image, Status.CREATED, rec)
 
@@ -760,7 +756,9 @@ class Engine:
             return removed
         for n in entries:
             path = self.store.scratch / n
-            if n.startswith("rm-"):
+            if n.startswith(("rm-", "new-")):
+                if n.startswith("new-") and age(path) < 30:
+                    continue  # its create may be between mkdir and flock: a killed one is old
                 fd = self.store.try_lock(path)
                 if fd is not None:
                     try:

@@ -5,11 +5,13 @@ Layout under `<root>/containers/`::
     <id>/record.json      the record (config + state), replaced atomically
     <id>/lock             flock held while a verb changes the container
     .names/<name>         the ID owning <name>, created O_EXCL (so two creates cannot share a name)
-    .tmp/                 scratch: rm-<id>/ (a container being deleted), commit-*.tar (a layer being written)
+    .tmp/                 scratch: new-<id>/ (a container being made), rm-<id>/ (one being deleted),
+                          commit-*.tar (a layer being written)
 
-A create holds <id>/lock until its record is written, and rm renames <id>/ into .tmp/ before
-deleting it, so a directory nobody holds the lock of and without a record is the leftover of a
-killed CLI: the engine's sweep removes it.
+A create makes and locks new-<id>/ in scratch, renames it to <id>/ and holds the lock until
+the record is written; rm renames <id>/ into .tmp/ before deleting it. So a directory nobody
+holds the lock of and without a record is the leftover of a killed CLI: the engine's sweep
+removes it.
 
 Records survive a crash of the CLI: every change is written to a temporary file and renamed.
 """
@@ -155,14 +157,42 @@ class ContainerStore:
     @contextlib.contextmanager
     def locked(self, cid: str) -> Iterator[None]:
         """Hold the container's lock (one verb at a time changes a container)."""
+        lock = self.dir / cid / "lock"
         try:
-            fd = os.open(self.dir / cid / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
             raise NoSuchContainer(cid) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            # an rm that held the lock while we waited has moved the directory away by now
+            try:
+                same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                raise NoSuchContainer(cid)
             self.held[fd] = cid
             yield
+        finally:
+            self.held.pop(fd, None)
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def creating(self, cid: str) -> Iterator[Path]:
+        """Make the directory of a new container and hold its lock until the record is written.
+
+        The directory is made and locked in scratch and then renamed into place, so the sweep
+        never sees it without a held lock (it would take it for a killed create's leftover).
+        """
+        self.ensure()
+        tmp = self.scratch / f"new-{cid}"
+        tmp.mkdir(mode=0o700)
+        fd = os.open(tmp / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(tmp, self.dir / cid)
+            self.held[fd] = cid
+            yield self.dir / cid
         finally:
             self.held.pop(fd, None)
             os.close(fd)
@@ -176,14 +206,21 @@ class ContainerStore:
         try:
             fd = os.open(path / "lock", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
-            try:
-                age = time.time() - os.lstat(path).st_mtime
-            except FileNotFoundError:
+            old = age(path)
+            if old == float("inf"):
                 return None
-            return -1 if age > stale_after else None
+            return -1 if old > stale_after else None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             return None
         return fd
+
+
+def age(path: Path) -> float:
+    """Seconds since `path` last changed; infinite when it is gone."""
+    try:
+        return time.time() - os.lstat(path).st_mtime
+    except FileNotFoundError:
+        return float("inf")

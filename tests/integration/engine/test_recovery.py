@@ -5,10 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
+import time
 
 import pytest
 
 from runtime.engine import ContainerSpec
+from runtime.engine.errors import NoSuchContainer
 from runtime.engine.names import new_id
 
 pytestmark = pytest.mark.root
@@ -58,6 +61,63 @@ def test_a_create_in_progress_is_left_alone(engine, image_store):
         os.close(fd)
     engine.list(all=True)
     assert not engine.store.path(cid).exists()
+
+
+def test_a_new_container_dir_is_never_seen_unlocked(engine):
+    """A create's directory appears in containers/ with its lock already held: a sweep never takes it."""
+    cid = new_id()
+    with engine.store.creating(cid) as cdir:
+        assert cdir == engine.store.path(cid) and cdir.is_dir()
+        assert engine.store.try_lock(cdir) is None
+        assert engine.sweep() == []
+        assert cdir.is_dir()
+    assert engine.sweep() == [cid]  # no record was written: a leftover once the lock is free
+
+
+def test_creates_racing_sweeps_all_succeed(engine):
+    """Eight-CLI load once lost creates: a sweep took the dir between its mkdir and its lock."""
+    stop = threading.Event()
+
+    def sweeper():
+        while not stop.is_set():
+            engine.sweep()
+
+    t = threading.Thread(target=sweeper)
+    t.start()
+    try:
+        ids = [engine.create(ContainerSpec(image="busybox", cmd=["true"], network="none")).id for _ in range(20)]
+    finally:
+        stop.set()
+        t.join()
+    assert sorted(engine.store.ids()) == sorted(ids)
+    for cid in ids:
+        engine.remove(cid)
+
+
+def test_a_verb_waiting_on_a_removed_container_finds_it_gone(engine):
+    c = engine.create(ContainerSpec(image="busybox", cmd=["true"], network="none"))
+    entered = threading.Event()
+    outcome = []
+
+    def second():
+        entered.set()
+        try:
+            with engine.store.locked(c.id):
+                outcome.append("locked")
+        except NoSuchContainer:
+            outcome.append("gone")
+
+    with engine.store.locked(c.id):
+        t = threading.Thread(target=second)
+        t.start()
+        entered.wait()
+        time.sleep(0.2)  # the second verb now waits in flock on the same lock file
+        trash = engine.store.scratch / f"rm-{c.id}"
+        engine.store.ensure()
+        os.rename(engine.store.path(c.id), trash)  # what rm does under the lock
+    t.join()
+    assert outcome == ["gone"]
+    engine.sweep()
 
 
 def test_rm_leaves_nothing_in_scratch_and_stale_scratch_is_swept(engine):
