@@ -4,8 +4,9 @@ Process model (no re-exec of the interpreter): the runtime process P forks an
 intermediate A, which enters or creates the namespaces and forks the init B
 (PID 1 of a new PID namespace), reports B's pid and exits. For `run` and the
 Python API P is a child subreaper, so B becomes P's child and P can wait for it.
-P creates the cgroup while B mounts what it can; B joins its cgroups itself where
-it may (see _init_can_join_itself), builds the rest of the rootfs, pivots,
+P makes the cgroup2 directory first and A forks B straight into it (see
+_init_born_in_cgroup); P creates and limits the rest while B mounts what it can;
+B joins its v1 cgroups itself where it may (see _init_can_join_itself), builds the rest of the rootfs, pivots,
 finalizes the process, reports "ready", then waits on ROOT/<id>/exec.fifo (opened
 before pivot_root and before any user namespace) for `start` to write one byte,
 runs the startContainer hooks and execs the program through the sealed launcher.
@@ -49,6 +50,7 @@ class Options:
         self.fifo_fd = -1
         self.tree_fd = -1
         self.config: dict | None = None  # already loaded from the bundle (run)
+        self.birth = False  # A waits for the cgroup2 dir to fork the init into (see _fork_init)
 
 
 def _needs_cgroups(config: dict) -> bool:
@@ -85,6 +87,7 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
             # `run` and the API (the engine, which has threads) load the child's modules before the
             # fork: a child's import could wait forever on a module lock another thread held then.
             from runtime.oci import rootfs  # noqa: F401
+        opts.birth = _init_born_in_cgroup(config, plan)
         parent, child = Channel.pair()
         pid = os.fork()
         if pid == 0:  # A, then B
@@ -98,6 +101,8 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
 
                 mgr = _cgroup_manager(config, st["id"])
                 st["cgroup_paths"] = mgr.paths
+                if opts.birth:
+                    parent.send(cgroup2=mgr.birth_dir())
                 mgr.apply(cgroup_resources(config))
             init_pid = _parent_create(parent, pid, config, plan, st, opts, mgr)
         finally:
@@ -145,6 +150,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         _reap(a_pid)
         raise _child_error(msg, "container init failed before it started")
     init_pid = msg["pid"]
+    born = bool(msg.get("born"))  # already in its cgroup2 dir
     if init_pid != a_pid:
         _reap(a_pid)
     st["pid"] = init_pid
@@ -154,7 +160,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         process.set_oom_score_adj(proc["oomScoreAdj"], str(init_pid))
     self_join = mgr is not None and _init_can_join_itself(mgr, plan)
     if mgr is not None and not self_join:
-        mgr.add(init_pid)
+        mgr.add(init_pid, skip=(mgr.paths[""],) if born else ())
     # The init's createContainer hooks may ask for the state: it must have the pid before they run.
     save_first = hooks.has(config.get("hooks"), "createContainer")
     if save_first:
@@ -163,7 +169,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     if self_join:
         # Where the kernel checks the opener's credentials (5.16+), the init joins the cgroup2
         # dir itself, after "ready": create then returns without that grace period.
-        late = "" in mgr.paths and opts.join_late and _kernel_at_least(5, 16)
+        late = "" in mgr.paths and not born and opts.join_late and _kernel_at_least(5, 16)
         ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
                 cgroup_dirs=sorted(set(mgr.paths.values())), join_late=mgr.paths[""] if late else None)
     else:
@@ -175,7 +181,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         if msg is None or "error" in msg:
             raise _child_error(msg, "container init exited during create")
         if "joined" in msg:
-            if "" in mgr.paths:
+            if "" in mgr.paths and not born:
                 # The one write that waits for an RCU grace period (1-12 ms here), holding the
                 # kernel's cgroup_mutex: done once the init is in its v1 cgroups, while it mounts.
                 join_error = _join_cgroup2(mgr.paths[""], init_pid)
@@ -193,6 +199,37 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
             if join_error is not None:
                 raise join_error
             return init_pid
+
+
+def _init_born_in_cgroup(config: dict, plan) -> bool:
+    """True when A forks the init straight into its cgroup2 directory (Linux.fork_into_cgroup).
+
+    That needs a PID namespace (A forks B) and no user namespace (the kernel checks the
+    cgroup.procs permissions of whoever forks); elsewhere the init is moved in as before.
+    """
+    return (_needs_cgroups(config) and "user" not in plan.types
+            and (plan.new_pid or any(t == "pid" for t, _ in plan.join)))
+
+
+def _fork_init(ch: Channel, h, birth: bool) -> tuple[int, bool]:
+    """A forks B: into the cgroup2 dir P created when there is one; (pid, born there)."""
+    if birth:
+        msg = ch.recv()
+        if not msg or "cgroup2" not in msg:
+            os._exit(1)  # P failed before it could make the cgroup: it reports why
+        if msg["cgroup2"]:
+            try:
+                fd = os.open(msg["cgroup2"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                try:
+                    return h.fork_into_cgroup(fd), True
+                except SyscallError:
+                    pass  # no clone3 or no CLONE_INTO_CGROUP (before 5.7): P moves the init in
+                finally:
+                    os.close(fd)
+    return os.fork(), False
 
 
 def _init_can_join_itself(mgr, plan) -> bool:
@@ -410,9 +447,9 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
         namespaces.join([j for j in plan.join if j[0] != "user"], h)
         h.unshare(plan.unshare & ~(linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP))
         if plan.new_pid or any(t == "pid" for t, _ in plan.join):  # a PID namespace applies to children only
-            pid = os.fork()
+            pid, born = _fork_init(ch, h, opts.birth)
             if pid:
-                ch.send(pid=pid)
+                ch.send(pid=pid, born=born)
                 os._exit(0)
         else:
             ch.send(pid=os.getpid())

@@ -26,10 +26,10 @@ else:
 _NR = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "openat2": 437, "close_range": 436,
                "execveat": 322, "setns": 308, "unshare": 272, "pidfd_open": 434, "open_tree": 428,
-               "move_mount": 429},
+               "move_mount": 429, "clone3": 435},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "openat2": 437, "close_range": 436,
                 "execveat": 281, "setns": 268, "unshare": 97, "pidfd_open": 434, "open_tree": 428,
-                "move_mount": 429},
+                "move_mount": 429, "clone3": 435},
 }
 
 # mount(2) flags
@@ -66,6 +66,9 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWTIME = 0x00000080
+CLONE_CHILD_CLEARTID = 0x00200000
+CLONE_CHILD_SETTID = 0x01000000
+CLONE_INTO_CGROUP = 0x200000000
 
 # prctl(2)
 PR_SET_PDEATHSIG = 1
@@ -76,6 +79,7 @@ PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 PR_SET_NO_NEW_PRIVS = 38
+PR_GET_TID_ADDRESS = 40
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -94,6 +98,7 @@ OPEN_TREE_CLONE = 0x1
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_EMPTY_PATH = 0x40
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_SIGCHLD = 17
 
 
 class Linux:
@@ -182,6 +187,37 @@ class Linux:
         rc = self._libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4),
                               ctypes.c_ulong(arg5))
         return self._check(rc, f"prctl {option}")
+
+    def fork_into_cgroup(self, cgroup_fd: int) -> int:
+        """os.fork(), with the child born in the cgroup2 directory CGROUP_FD (clone3 CLONE_INTO_CGROUP).
+
+        Moving a running process into a cgroup2 directory takes the kernel's global
+        cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period (1-12 ms here);
+        a child placed there at birth only takes it for reading. The clone mirrors glibc's
+        fork(): the kernel stores the child's tid at glibc's own tid slot (PR_GET_TID_ADDRESS)
+        and clears it at exit, and Python's before/after-fork hooks run around it, with the GIL
+        held as os.fork holds it. glibc's atfork handlers do not run: callers are single-threaded.
+        Raises SyscallError (the parent's errno) when the kernel cannot do it; fall back to os.fork.
+        """
+        tid_slot = ctypes.c_void_p(0)
+        self._check(self._libc.prctl(PR_GET_TID_ADDRESS, ctypes.byref(tid_slot), ctypes.c_ulong(0),
+                                     ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl PR_GET_TID_ADDRESS")
+        # struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+        # tls, set_tid, set_tid_size, cgroup
+        args = (ctypes.c_uint64 * 11)(CLONE_INTO_CGROUP | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID, 0,
+                                      tid_slot.value or 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
+        api = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL across the call, as os.fork does
+        api.syscall.restype = ctypes.c_long
+        api.PyOS_BeforeFork()
+        pid = api.syscall(ctypes.c_long(self._nr["clone3"]), args, ctypes.c_size_t(ctypes.sizeof(args)))
+        err = ctypes.get_errno()
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+            return 0
+        api.PyOS_AfterFork_Parent()
+        if pid < 0:
+            raise SyscallError(f"clone3 into cgroup: {os.strerror(err)}", err)
+        return pid
 
     def child_subreaper(self) -> int:
         """prctl(PR_GET_CHILD_SUBREAPER): 1 if orphaned descendants are reparented to this process."""

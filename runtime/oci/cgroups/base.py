@@ -150,10 +150,12 @@ class CgroupManager:
                 raise CgroupError(f"cannot list processes of cgroup {dirpath}: {exc.strerror}") from exc
         return sorted(out)
 
-    def add(self, pid: int) -> None:
-        """Move process ``pid`` into the cgroup in every hierarchy (creating it if needed)."""
+    def add(self, pid: int, skip: tuple[str, ...] = ()) -> None:
+        """Move process ``pid`` into the cgroup in every hierarchy but ``skip`` (creating it if needed)."""
         self._ensure()
         for d in self._dirs():
+            if d in skip:
+                continue
             try:
                 files.write(os.path.join(d, "cgroup.procs"), int(pid))
             except CgroupError as exc:
@@ -164,6 +166,14 @@ class CgroupManager:
     def _ensure(self) -> bool:
         """Create what is missing of the cgroup; True when this call created anything."""
         raise NotImplementedError
+
+    def birth_dir(self) -> str | None:
+        """Create the cgroup2 directory now and return it, or None without one.
+
+        A process can then be born there (clone3 CLONE_INTO_CGROUP) instead of being moved in,
+        which waits for an RCU grace period; ``apply`` creates and limits the rest afterwards.
+        """
+        return None
 
     def _create(self, resources: dict) -> bool:
         """Create the cgroup for ``resources`` (v2 enables the controllers they need too)."""

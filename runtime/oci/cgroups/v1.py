@@ -86,6 +86,18 @@ class V1Manager(CgroupManager):
             raise
         return bool(made)
 
+    def birth_dir(self) -> str | None:
+        """Hybrid: create just the cgroup2 directory (a born process joins the v1 ones itself)."""
+        d = self.paths.get("")
+        if d is None:
+            return None
+        if not os.path.isdir(d):
+            if d not in self._creation:
+                raise CgroupError(f"cgroup {d} does not exist")
+            base, parts = self._creation[d]
+            hierarchy.create_tree(base, parts)
+        return d
+
     def _before_writes(self, r: dict, update: bool) -> None:
         if update:
             self._check_update(r)

@@ -73,6 +73,11 @@ class V2Manager(CgroupManager):
         self._enable(set(ALWAYS) | (controllers or set()))
         return created
 
+    def birth_dir(self) -> str | None:
+        """Create the directory (the controllers a config needs are enabled by ``apply``)."""
+        self._ensure()
+        return self.dir
+
     def _enable(self, wanted: set[str]) -> None:
         """Enable ``wanted`` controllers (those offered) in every parent, from the root down."""
         chain = []
