@@ -1,7 +1,8 @@
 """The root `virtlab` command: global options, docker exit codes, and lazily mounted command groups.
 
 Each subcommand lives in the package that owns it and is imported only when it is
-called, so `virtlab run` never loads pandas, matplotlib or libvirt.
+called, so `virtlab run` never loads pandas, matplotlib or libvirt. The `virtlab` executable
+starts in bench.entry, which runs a plain `virtlab run` without click and hands the rest here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if os.path.basename(sys.argv[0]) == "virtlab":  # the CLI process itself, not an
 
 import click  # noqa: E402 - after the collector is off
 
-DEFAULT_ROOT = "/var/lib/virtlab"
+from bench.entry import DEFAULT_ROOT, debug_wanted, guarded  # noqa: E402
 
 # name -> (module, attribute, one-line help). The help is here so that
 # `virtlab --help` does not import every package to list the commands.
@@ -155,30 +156,9 @@ def root_of(ctx: click.Context) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI and map every failure to a docker-style exit code.
+    """Run the CLI and map every failure to a docker-style exit code (bench.entry.guarded).
 
     125: error in virtlab itself (bad flag, unknown name, failed operation);
     126/127 and the container's own codes are raised by the commands as SystemExit.
     """
-    debug = bool(os.environ.get("VIRTLAB_DEBUG")) or "--debug" in (argv or sys.argv) or "-D" in (argv or sys.argv)
-    try:
-        rv = cli.main(args=argv, prog_name="virtlab", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        # Usage errors (bad flags, unknown commands) are engine errors for docker: 125.
-        exc.show()
-        sys.exit(125)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(0)
-    except Exception as exc:  # noqa: BLE001 - the boundary where errors become exit codes
-        if debug:
-            raise
-        code = getattr(exc, "exit_code", 125)
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(code if isinstance(code, int) else 125)
-    # ctx.exit(N) comes back as the return value when standalone_mode is off.
-    sys.exit(rv if isinstance(rv, int) else 0)
+    guarded(lambda: cli.main(args=argv, prog_name="virtlab", standalone_mode=False), debug_wanted(argv))

@@ -59,14 +59,16 @@ fi
 # virtlab likewise: the venv's python with -SI and its two paths set here. Site processing
 # (the editable .pth, setuptools' distutils hack) costs ~3 ms of every command. The venv's
 # python stays sys.executable, so what the CLI spawns with it gets the usual site-packages.
-if ! grep -q 'lean launcher' .venv/bin/virtlab 2>/dev/null; then
+# It starts in bench.entry (a plain `run` without click). The marker names the entry module,
+# so an older launcher (bench.cli) is replaced.
+if ! grep -q 'lean launcher, bench.entry' .venv/bin/virtlab 2>/dev/null; then
   site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   cat > .venv/bin/virtlab.new <<EOF
 #!$PWD/.venv/bin/python3 -SI
-# virtlab's lean launcher (written by scripts/setup.sh): no site-packages scan at start.
+# virtlab's lean launcher, bench.entry (written by scripts/setup.sh): no site-packages scan at start.
 import sys
 sys.path[0:0] = ['$PWD', '$site']
-from bench.cli import main
+from bench.entry import main
 sys.exit(main())
 EOF
   chmod 755 .venv/bin/virtlab.new && mv .venv/bin/virtlab.new .venv/bin/virtlab
