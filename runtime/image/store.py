@@ -22,7 +22,6 @@ entry reaches it, and images stay while a container holds them.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import errno
 import json
 import os
@@ -100,6 +99,8 @@ def _tag_ref(ref: str) -> str:
 
 def now_rfc3339() -> str:
     """The current UTC time as RFC 3339 with nanosecond-style precision, like Go."""
+    import datetime as _dt  # only import/commit stamp images: `run` need not load it
+
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
