@@ -79,12 +79,12 @@ def parse(args: list[str]) -> tuple[str, dict[str, object]] | None:
 
 def _run(root: str, params: dict[str, object]) -> None:
     """What bench.cli's `run` command does with the same parameters, inside click.main's handling."""
-    from runtime.cli import runcore
-
     o = dict(params)
     image, command = o.pop("image"), o.pop("command")
     detach, detach_keys, sig_proxy = o.pop("detach"), o.pop("detach_keys"), o.pop("sig_proxy")
     try:
+        from runtime.cli import runcore  # inside: click's path imports it inside click.main too
+
         runcore.run(root, image, command, detach, detach_keys, sig_proxy, o)  # type: ignore[arg-type]
     except (EOFError, KeyboardInterrupt) as exc:
         # What click.main (standalone_mode off) turns these into: a blank line after the ^C, Abort.

@@ -1,7 +1,7 @@
 """The body of `virtlab run`, without click: create, start attached, stream, remove, exit code.
 
-runtime.cli.containers defines the command (its options are parsed by click there); this is
-what it runs. It imports no click, so the body stays separate from the parsing.
+runtime.cli.runcmd defines the click command; this is what it runs. It imports no click, so
+bench.entry can call run() directly for a plain `virtlab run` line (parsed by runtime.cli.runopts).
 """
 
 from __future__ import annotations
