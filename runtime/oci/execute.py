@@ -1,8 +1,9 @@
 """exec: start another process inside a running container.
 
 The runtime forks C, which becomes non-dumpable (CVE-2016-9962), joins the
-container's cgroup and namespaces (user first, mount last), and forks D so that
-the PID namespace applies. D finalizes the process like the init does and execs
+container's v1 cgroups and namespaces (user first, mount last), and forks D so that
+the PID namespace applies, straight into the container's cgroup2 directory (see
+create._init_born_in_cgroup: no process is moved there). D finalizes the process like the init does and execs
 through the sealed launcher, so /proc/<pid>/exe never exposes the host
 interpreter to the container (CVE-2019-5736).
 """
@@ -14,7 +15,7 @@ import os
 from runtime.oci import linux, namespaces, process, state
 from runtime.oci.channel import Channel
 from runtime.oci.container import _reap
-from runtime.oci.create import _become_subreaper, _child_error, _unset_subreaper, _write_pid_file
+from runtime.oci.create import _become_subreaper, _child_error, _join_self, _unset_subreaper, _write_pid_file
 from runtime.oci.errors import ExecError, OCIError, SpecError, StateError, SyscallError
 
 _ORDER = ("user", "ipc", "uts", "network", "cgroup", "time", "pid", "mount")
@@ -86,10 +87,7 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
             for i, fd in enumerate(stdio):
                 if fd is not None and fd != i:
                     os.dup2(fd, i)
-        if st.get("cgroup_paths"):
-            from runtime.oci.cgroups import load_manager
-
-            load_manager(st["cgroup_paths"]).add(os.getpid())
+        cgroup2_fd = _join_cgroups(st) if st.get("cgroup_paths") else -1
         sock = None
         if proc.terminal and console_socket:
             from runtime.oci import console
@@ -112,7 +110,7 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
         finally:
             for fd in fds.values():
                 os.close(fd)
-        pid = os.fork()
+        pid = _fork_into(h, cgroup2_fd)
         if pid:
             ch.send(pid=pid)
             os._exit(0)
@@ -128,6 +126,41 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
     except BaseException as e:  # noqa: BLE001 - report everything, then die
         ch.send(error=f"exec: {type(e).__name__}: {e}", code=125)
     os._exit(code)
+
+
+def _join_cgroups(st: dict) -> int:
+    """C joins the container's v1 cgroups itself; returns an fd of its cgroup2 directory for D, or -1.
+
+    With a user namespace C is moved into all of them the usual way (the kernel checks the
+    permissions of whoever forks into a cgroup, and C will no longer be host root).
+    """
+    from runtime.oci.cgroups import load_manager
+
+    mgr = load_manager(st["cgroup_paths"])  # checks the paths are cgroup directories of this host
+    if "user" in (st.get("types") or []):
+        mgr.add(os.getpid())
+        return -1
+    _join_self(sorted({d for key, d in mgr.paths.items() if key}))
+    if "" not in mgr.paths:
+        return -1
+    return os.open(mgr.paths[""], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # before setns(mnt)
+
+
+def _fork_into(h, cgroup2_fd: int) -> int:
+    """Fork D into the cgroup2 directory CGROUP2_FD; where clone3 cannot, C moves there first."""
+    if cgroup2_fd < 0:
+        return os.fork()
+    try:
+        return h.fork_into_cgroup(cgroup2_fd)
+    except SyscallError:
+        fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=cgroup2_fd)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+        return os.fork()
+    finally:
+        os.close(cgroup2_fd)
 
 
 def _open_namespaces(st: dict) -> dict[str, int]:

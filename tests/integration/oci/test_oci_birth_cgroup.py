@@ -88,3 +88,12 @@ def test_a_container_init_is_in_its_cgroups_from_the_start(rt, bundle):
     lines = dict(line.split(":", 2)[1:] for line in out.splitlines())
     assert lines.get("") == "/virtlab/born", out
     assert lines.get("memory") in (None, "/virtlab/born"), out  # hybrid: its v1 cgroups too
+
+
+def test_an_exec_process_is_in_every_cgroup_of_its_container(rt, bundle):
+    """exec joins the v1 cgroups itself and forks the process into the cgroup2 directory."""
+    rt("run", "-d", "--bundle", bundle(["sleep", "30"], resources=True), "ex-born", check=True)
+    init = rt("exec", "ex-born", "cat", "/proc/1/cgroup", check=True).stdout
+    mine = rt("exec", "ex-born", "cat", "/proc/self/cgroup", check=True).stdout
+    assert mine == init and "0::/virtlab/ex-born" in mine.splitlines(), (init, mine)
+    rt("delete", "--force", "ex-born", check=True)
