@@ -16,6 +16,8 @@ import pytest
 pytestmark = pytest.mark.root
 
 VIRTLAB = str(Path(sys.executable).parent / "virtlab")
+NEVER_WITHOUT_NETWORK = ("pyroute2", "rich", "httpx", "pandas", "matplotlib", "libvirt", "jinja2", "psutil",
+                         "zstandard", "socket", "shutil", "selectors", "datetime")
 
 
 @pytest.fixture
@@ -113,6 +115,8 @@ def test_a_plain_run_does_not_import_click(root, network):
     assert "bench.entry" in mods
     assert not {m for m in mods if m == "click" or m.startswith("click.")}
     assert "bench.cli" not in mods
+    if network == "none":  # as tests/integration/engine/test_run_path.py asks of click's path
+        assert not sorted(m for m in mods if m.split(".")[0] in NEVER_WITHOUT_NETWORK)
 
 
 def test_a_line_for_click_does_import_click(root):

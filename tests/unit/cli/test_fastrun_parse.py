@@ -97,6 +97,7 @@ PARSED = [
     ["-D", "--root=" + ROOT, "-D", "run", "busybox"],
     ["--root", "/nonexistent/store", "run", "busybox"],  # click.Path does not require it to exist
     ["--root", "run", "run", "busybox"],  # a root named "run"
+    ["--root", "-D", "run", "busybox"],  # a root named "-D": a value is a value
 ]
 
 # Left to click: errors, help, and what the fast path does not try to read.
