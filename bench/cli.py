@@ -10,16 +10,11 @@ from __future__ import annotations
 import gc
 import importlib
 import os
-import sys
 
-if os.path.basename(sys.argv[0]) == "virtlab":  # the CLI process itself, not an importer (tests)
-    # A short-lived process: no cyclic garbage collection while it starts (~3 ms of imports, and
-    # no heap walks that would copy shared pages after a fork). gc_on() turns it back on.
-    gc.disable()
+# First: in the CLI process itself it turns the cyclic collector off (gc_on() turns it back on).
+from bench.entry import DEFAULT_ROOT, debug_wanted, guarded  # isort: skip
 
-import click  # noqa: E402 - after the collector is off
-
-from bench.entry import DEFAULT_ROOT, debug_wanted, guarded  # noqa: E402
+import click  # after the collector is off
 
 # name -> (module, attribute, one-line help). The help is here so that
 # `virtlab --help` does not import every package to list the commands.

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 if os.path.basename(sys.argv[0]) == "virtlab":  # the CLI process itself, not an importer (tests)
-    # A short-lived process: no cyclic garbage collection while it starts (bench.cli does the same).
+    # A short-lived process: no cyclic garbage collection while it starts (~3 ms of imports, and
+    # no heap walks that would copy shared pages after a fork). bench.cli.gc_on() and
+    # runtime.cli.runcore turn it back on for what may run long.
     gc.disable()
 
 DEFAULT_ROOT = "/var/lib/virtlab"
