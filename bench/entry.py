@@ -13,8 +13,8 @@ import errno
 import gc
 import os
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import NoReturn

@@ -10,7 +10,10 @@ import gc
 import os
 import signal
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def engine(root: str, runtime: str | None = None) -> Any:

@@ -7,10 +7,9 @@ Public API (see docs/contracts.md)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 __all__ = ["ContainerSpec", "Engine", "ExecResult"]
 
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
 if TYPE_CHECKING:
     from runtime.engine.engine import Engine, ExecResult
     from runtime.engine.spec import ContainerSpec

@@ -14,9 +14,12 @@ import select
 import struct
 import sys
 from pathlib import Path
-from typing import BinaryIO
 
 from runtime.engine.errors import EngineError
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 STDOUT, STDERR, EXIT, HELLO = 1, 2, 3, 4
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q

@@ -15,13 +15,16 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from runtime.engine import inroot, linux, overlay, users
 from runtime.engine import spec as specmod
 from runtime.engine.errors import CannotInvoke, CommandNotFound, EngineError, InvalidArgument, RuntimeFailure
 from runtime.engine.monitor import build
 from runtime.engine.records import write_atomic
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 _ERRORS = {125: EngineError, 126: CannotInvoke, 127: CommandNotFound}
 

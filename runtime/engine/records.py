@@ -25,10 +25,13 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from runtime.engine.errors import EngineError, NameConflict, NoSuchContainer
 from runtime.engine.names import ID_RE, validate_name
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o600) -> None:

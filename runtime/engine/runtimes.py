@@ -12,12 +12,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from runtime.engine.errors import CannotInvoke, CommandNotFound, EngineError, RuntimeFailure
 
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
 if TYPE_CHECKING:
     import subprocess
+    from typing import Any
 
 _MSG_RE = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 

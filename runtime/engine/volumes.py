@@ -7,11 +7,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from runtime.engine.errors import EngineError, NameConflict, NoSuchVolume
 from runtime.engine.names import new_id, validate_name
 from runtime.engine.records import write_atomic
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class VolumeStore:

@@ -7,9 +7,12 @@ filesystem. Here gzip, xz, bzip2 and zstd are Python modules, nothing is execute
 from __future__ import annotations
 
 import io
-from typing import Any, cast
 
 from runtime.image.errors import InvalidArchive
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 GZIP, XZ, ZSTD, BZIP2, NONE = "gzip", "xz", "zstd", "bzip2", "none"
 
@@ -162,7 +165,7 @@ def decompressing(raw, what: str = "layer") -> tuple[object, str]:
     """Wrap `raw` in an in-process decompressor chosen by magic; return (stream, kind)."""
     peek = PeekReader(raw)
     kind = detect(peek.head)
-    src = cast(Any, peek)  # a minimal readable object; the decompressors only call read()
+    src: Any = peek  # a minimal readable object; the decompressors only call read()
     inner: Any
     if kind == GZIP:
         import gzip
