@@ -20,9 +20,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from runtime.engine import overlay
 from runtime.engine import spec as specmod
@@ -41,28 +39,37 @@ from runtime.engine.runtimes import default_runtime
 from runtime.engine.spec import ContainerSpec
 from runtime.engine.state import Status
 from runtime.image import fsutil
+from runtime.image.values import Value
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-@dataclass
-class ExecResult:
+class ExecResult(Value):
     """What `exec` returns: the exit code and the captured output."""
 
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
+    __slots__ = ("exit_code", "stdout", "stderr")
+
+    def __init__(self, exit_code: int, stdout: bytes, stderr: bytes) -> None:
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
 
 
-@dataclass
-class Container:
+class Container(Value):
     """A container as `list()` and `create()` return it (a snapshot of its record)."""
 
-    id: str
-    name: str
-    image: str
-    status: str
-    record: dict[str, Any]
+    __slots__ = ("id", "name", "image", "status", "record")
+
+    def __init__(self, id: str, name: str, image: str, status: str, record: dict[str, Any]) -> None:
+        self.id = id
+        self.name = name
+        self.image = image
+        self.status = status
+        self.record = record
 
     @property
     def short_id(self) -> str:

@@ -12,12 +12,14 @@ import contextlib
 import fcntl
 import os
 import struct
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
 
 from runtime.engine import linux
 from runtime.engine.errors import EngineError
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
@@ -141,6 +143,8 @@ def setup(engine: Any, rec: dict[str, Any]) -> str | None:
         if isinstance(exc, EngineError):
             raise
         raise EngineError(f"cannot attach container {rec['Name']} to network {net}: {exc}") from exc
+    from dataclasses import asdict, is_dataclass  # runtime.network's records; it has loaded dataclasses
+
     a = asdict(att) if is_dataclass(att) and not isinstance(att, type) else dict(vars(att))
     a["ports"] = [asdict(p) if is_dataclass(p) and not isinstance(p, type) else p for p in a.get("ports") or []]
     # the network keeps this hosts file current as peers come and go; it is bind-mounted as is

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import re
 import resource
-from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.engine.errors import InvalidArgument
+from runtime.image.values import Frozen
 
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -86,12 +86,14 @@ def cpuset(value: str | None, flag: str, limit: int | None = None) -> str | None
     return v
 
 
-@dataclass(frozen=True)
-class RestartPolicy:
+class RestartPolicy(Frozen):
     """docker's --restart: name and, for on-failure, the most retries (0 = unlimited)."""
 
-    name: str = "no"
-    max_retries: int = 0
+    __slots__ = ("name", "max_retries")
+
+    def __init__(self, name: str = "no", max_retries: int = 0) -> None:
+        self.name = name
+        self.max_retries = max_retries
 
     def __str__(self) -> str:
         return f"{self.name}:{self.max_retries}" if self.name == "on-failure" and self.max_retries else self.name
@@ -110,14 +112,16 @@ def restart(value: str | None) -> RestartPolicy:
     return RestartPolicy(name, retries or 0)
 
 
-@dataclass(frozen=True)
-class Port:
+class Port(Frozen):
     """One -p mapping: host_ip:host_port -> container_port/proto (host_port 0 = any free port)."""
 
-    container_port: int
-    proto: str = "tcp"
-    host_ip: str = ""
-    host_port: int = 0
+    __slots__ = ("container_port", "proto", "host_ip", "host_port")
+
+    def __init__(self, container_port: int, proto: str = "tcp", host_ip: str = "", host_port: int = 0) -> None:
+        self.container_port = container_port
+        self.proto = proto
+        self.host_ip = host_ip
+        self.host_port = host_port
 
 
 def ports(specs: list[str] | tuple[str, ...]) -> list[Port]:
@@ -146,15 +150,18 @@ def ports(specs: list[str] | tuple[str, ...]) -> list[Port]:
     return out
 
 
-@dataclass(frozen=True)
-class Volume:
+class Volume(Frozen):
     """One -v: a bind mount (source is an absolute host path), a named or an anonymous volume."""
 
-    target: str
-    source: str = ""  # host path, volume name, or "" for anonymous
-    kind: str = "volume"  # "bind" | "volume"
-    read_only: bool = False
-    options: tuple[str, ...] = ()
+    __slots__ = ("target", "source", "kind", "read_only", "options")
+
+    def __init__(self, target: str, source: str = "", kind: str = "volume", read_only: bool = False,
+                 options: tuple[str, ...] = ()) -> None:
+        self.target = target
+        self.source = source  # host path, volume name, or "" for anonymous
+        self.kind = kind  # "bind" | "volume"
+        self.read_only = read_only
+        self.options = options
 
 
 _VOLUME_OPTS = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate", "nocopy"}

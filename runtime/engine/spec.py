@@ -8,11 +8,14 @@ into the runtime's config.json (docker's defaults: capabilities, masked paths, m
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from runtime.engine import parse
 from runtime.engine.errors import InvalidArgument
+from runtime.image.values import Value
+
+TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -54,61 +57,115 @@ SECCOMP_SYS_ADMIN = [
 ]
 
 
-@dataclass
-class ContainerSpec:
-    """What to run and how: docker run's flags as values (strings are parsed by normalise())."""
+class ContainerSpec(Value):
+    """What to run and how: docker run's flags as values (strings are parsed by normalise()).
 
-    image: str
-    cmd: list[str] | None = None
-    entrypoint: list[str] | None = None
-    name: str | None = None
-    env: dict[str, str] | list[str] = field(default_factory=dict)
-    env_files: list[str] = field(default_factory=list)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    network: str = "bridge"
-    tty: bool = False
-    stdin_open: bool = False
-    volumes: list[str] = field(default_factory=list)
-    ports: list[str] = field(default_factory=list)
-    publish_all: bool = False
-    memory: str | int | None = None
-    memory_swap: str | int | None = None
-    memory_reservation: str | int | None = None
-    kernel_memory: str | int | None = None
-    cpus: str | float | None = None
-    cpu_shares: int | None = None
-    cpu_quota: int | None = None
-    cpu_period: int | None = None
-    cpu_rt_period: int | None = None
-    cpu_rt_runtime: int | None = None
-    cpuset_cpus: str | None = None
-    cpuset_mems: str | None = None
-    pids_limit: int | None = None
-    blkio_weight: int | None = None
-    restart: str = "no"
-    init: bool = False
-    read_only: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    security_opt: list[str] = field(default_factory=list)
-    ulimits: list[str] = field(default_factory=list)
-    labels: dict[str, str] | list[str] = field(default_factory=dict)
-    auto_remove: bool = False
-    stop_signal: str | None = None
-    stop_timeout: int | None = None
-    runtime: str | None = None
+    A list or dict field given as None (the default) starts empty.
+    """
+
+    __slots__ = (
+        "image", "cmd", "entrypoint", "name", "env", "env_files", "workdir", "user", "hostname",
+        "network", "tty", "stdin_open", "volumes", "ports", "publish_all", "memory", "memory_swap",
+        "memory_reservation", "kernel_memory", "cpus", "cpu_shares", "cpu_quota", "cpu_period",
+        "cpu_rt_period", "cpu_rt_runtime", "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight",
+        "restart", "init", "read_only", "cap_add", "cap_drop", "security_opt", "ulimits", "labels",
+        "auto_remove", "stop_signal", "stop_timeout", "runtime",
+    )
+
+    def __init__(
+        self,
+        image: str,
+        cmd: list[str] | None = None,
+        entrypoint: list[str] | None = None,
+        name: str | None = None,
+        env: dict[str, str] | list[str] | None = None,
+        env_files: list[str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        hostname: str | None = None,
+        network: str = "bridge",
+        tty: bool = False,
+        stdin_open: bool = False,
+        volumes: list[str] | None = None,
+        ports: list[str] | None = None,
+        publish_all: bool = False,
+        memory: str | int | None = None,
+        memory_swap: str | int | None = None,
+        memory_reservation: str | int | None = None,
+        kernel_memory: str | int | None = None,
+        cpus: str | float | None = None,
+        cpu_shares: int | None = None,
+        cpu_quota: int | None = None,
+        cpu_period: int | None = None,
+        cpu_rt_period: int | None = None,
+        cpu_rt_runtime: int | None = None,
+        cpuset_cpus: str | None = None,
+        cpuset_mems: str | None = None,
+        pids_limit: int | None = None,
+        blkio_weight: int | None = None,
+        restart: str = "no",
+        init: bool = False,
+        read_only: bool = False,
+        cap_add: list[str] | None = None,
+        cap_drop: list[str] | None = None,
+        security_opt: list[str] | None = None,
+        ulimits: list[str] | None = None,
+        labels: dict[str, str] | list[str] | None = None,
+        auto_remove: bool = False,
+        stop_signal: str | None = None,
+        stop_timeout: int | None = None,
+        runtime: str | None = None,
+    ) -> None:
+        self.image = image
+        self.cmd = cmd
+        self.entrypoint = entrypoint
+        self.name = name
+        self.env: dict[str, str] | list[str] = {} if env is None else env
+        self.env_files: list[str] = [] if env_files is None else env_files
+        self.workdir = workdir
+        self.user = user
+        self.hostname = hostname
+        self.network = network
+        self.tty = tty
+        self.stdin_open = stdin_open
+        self.volumes: list[str] = [] if volumes is None else volumes
+        self.ports: list[str] = [] if ports is None else ports
+        self.publish_all = publish_all
+        self.memory = memory
+        self.memory_swap = memory_swap
+        self.memory_reservation = memory_reservation
+        self.kernel_memory = kernel_memory
+        self.cpus = cpus
+        self.cpu_shares = cpu_shares
+        self.cpu_quota = cpu_quota
+        self.cpu_period = cpu_period
+        self.cpu_rt_period = cpu_rt_period
+        self.cpu_rt_runtime = cpu_rt_runtime
+        self.cpuset_cpus = cpuset_cpus
+        self.cpuset_mems = cpuset_mems
+        self.pids_limit = pids_limit
+        self.blkio_weight = blkio_weight
+        self.restart = restart
+        self.init = init
+        self.read_only = read_only
+        self.cap_add: list[str] = [] if cap_add is None else cap_add
+        self.cap_drop: list[str] = [] if cap_drop is None else cap_drop
+        self.security_opt: list[str] = [] if security_opt is None else security_opt
+        self.ulimits: list[str] = [] if ulimits is None else ulimits
+        self.labels: dict[str, str] | list[str] = {} if labels is None else labels
+        self.auto_remove = auto_remove
+        self.stop_signal = stop_signal
+        self.stop_timeout = stop_timeout
+        self.runtime = runtime
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
-        return asdict(self)
+        return self.as_dict()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ContainerSpec:
         """Rebuild a spec from to_dict() output (unknown keys are ignored)."""
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{k: v for k, v in d.items() if k in cls.__slots__})
 
 
 def _caps(names: list[str], flag: str) -> list[str]:
@@ -237,8 +294,8 @@ def normalise(spec: ContainerSpec) -> dict[str, Any]:
         raise InvalidArgument(f"cannot publish ports with --network {net}")
     return {
         "env": env,
-        "volumes": [asdict(v) for v in parse.volumes(spec.volumes)],
-        "ports": [asdict(p) for p in ports],
+        "volumes": [v.as_dict() for v in parse.volumes(spec.volumes)],
+        "ports": [p.as_dict() for p in ports],
         "resources": resources(spec),
         "restart": {"Name": policy.name, "MaximumRetryCount": policy.max_retries},
         "cap_add": _caps(spec.cap_add, "--cap-add"),

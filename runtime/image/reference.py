@@ -8,10 +8,10 @@ Local names are kept in docker's familiar form: `busybox:latest` rather than
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from runtime.image.digest import DIGEST_RE
 from runtime.image.errors import InvalidReference
+from runtime.image.values import Frozen
 
 DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
@@ -26,14 +26,16 @@ _TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
 MAX_NAME = 255
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(Frozen):
     """A parsed reference. `domain` is None for names without a registry host."""
 
-    domain: str | None
-    path: str
-    tag: str | None
-    digest: str | None
+    __slots__ = ("domain", "path", "tag", "digest")
+
+    def __init__(self, domain: str | None, path: str, tag: str | None, digest: str | None) -> None:
+        self.domain = domain
+        self.path = path
+        self.tag = tag
+        self.digest = digest
 
     @property
     def repository(self) -> str:

@@ -28,7 +28,6 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from runtime.image import digest as dg
@@ -45,6 +44,7 @@ from runtime.image.errors import (
 from runtime.image.fsutil import atomic_write, disk_usage, fsync_dir, rmtree
 from runtime.image.limits import DEFAULT, Limits
 from runtime.image.locks import flock
+from runtime.image.values import Frozen, Value
 
 HOLDER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")  # e.g. "container:<id>"; never "/" or a dot-dir
 
@@ -54,28 +54,34 @@ def _shown(holder: str) -> str:
     return holder.split(":", 1)[-1][:12]
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Frozen):
     """One layer of an image: blob digest (as stored), uncompressed diff_id, blob size, media type."""
 
-    digest: str
-    diff_id: str
-    size: int
-    media_type: str
+    __slots__ = ("digest", "diff_id", "size", "media_type")
+
+    def __init__(self, digest: str, diff_id: str, size: int, media_type: str) -> None:
+        self.digest = digest
+        self.diff_id = diff_id
+        self.size = size
+        self.media_type = media_type
 
 
-@dataclass
-class Image:
+class Image(Value):
     """An image in the store. `id` is the config digest, `digest` the manifest digest."""
 
-    id: str
-    digest: str
-    manifest: dict
-    config: dict
-    layers: list[Layer]
-    manifest_media_type: str = oci.OCI_MANIFEST
-    manifest_size: int = 0
-    refs: list[str] = field(default_factory=list)
+    __slots__ = ("id", "digest", "manifest", "config", "layers", "manifest_media_type", "manifest_size", "refs")
+
+    def __init__(self, id: str, digest: str, manifest: dict, config: dict, layers: list[Layer],
+                 manifest_media_type: str = oci.OCI_MANIFEST, manifest_size: int = 0,
+                 refs: list[str] | None = None) -> None:
+        self.id = id
+        self.digest = digest
+        self.manifest = manifest
+        self.config = config
+        self.layers = layers
+        self.manifest_media_type = manifest_media_type
+        self.manifest_size = manifest_size
+        self.refs: list[str] = [] if refs is None else refs
 
     @property
     def short_id(self) -> str:
