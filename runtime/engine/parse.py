@@ -13,7 +13,8 @@ from pathlib import Path
 from runtime.engine.errors import InvalidArgument
 from runtime.image.values import Frozen
 
-_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?", re.IGNORECASE)
+# Patterns only some flags use: re compiles (and caches) them on first use, not in every `run`.
+_SIZE = r"(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?"
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -28,7 +29,7 @@ def size(value: str | int | None, flag: str) -> int | None:
     v = str(value).strip()
     if v == "-1":
         return -1
-    m = _SIZE_RE.fullmatch(v)
+    m = re.fullmatch(_SIZE, v, re.IGNORECASE)
     if not m:
         raise InvalidArgument(f"invalid {flag} {value!r}: expected a size like 64m, 1g or 512k")
     n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
@@ -67,7 +68,7 @@ def integer(value: str | int | None, flag: str, lo: int | None = None, hi: int |
     return n
 
 
-_CPUSET_RE = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
+_CPUSET = r"\d+(-\d+)?(,\d+(-\d+)?)*"
 
 
 def cpuset(value: str | None, flag: str, limit: int | None = None) -> str | None:
@@ -75,7 +76,7 @@ def cpuset(value: str | None, flag: str, limit: int | None = None) -> str | None
     if value is None or value == "":
         return None
     v = str(value).strip()
-    if not _CPUSET_RE.fullmatch(v):
+    if not re.fullmatch(_CPUSET, v):
         raise InvalidArgument(f"invalid {flag} {value!r}: expected a list like 0-1,3")
     for part in v.split(","):
         lo, _, hi = part.partition("-")

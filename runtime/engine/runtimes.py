@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import subprocess
     from typing import Any
 
-_MSG_RE = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+_MSG = r'msg="((?:[^"\\]|\\.)*)"'  # compiled by re on the first error, not in every `run`
 
 
 def classify(message: str, what: str) -> EngineError:
@@ -34,7 +34,7 @@ def classify(message: str, what: str) -> EngineError:
 
 
 def _message(stderr: str) -> str:
-    msgs = [m.encode().decode("unicode_escape", errors="replace") for m in _MSG_RE.findall(stderr)]
+    msgs = [m.encode().decode("unicode_escape", errors="replace") for m in re.findall(_MSG, stderr)]
     text = msgs[-1] if msgs else stderr.strip().splitlines()[-1] if stderr.strip() else "failed"
     return text[:2000]
 

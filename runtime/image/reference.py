@@ -18,7 +18,7 @@ DEFAULT_TAG = "latest"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _PATH_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_DOMAIN_RE = re.compile(
+_DOMAIN = (  # compiled by re on first use: only names with a registry host need it
     r"(?:localhost|(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*"
     r"|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?"
 )
@@ -98,7 +98,7 @@ def parse(text: str) -> Reference:
     domain = None
     first, sep, remainder = rest.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        if not _DOMAIN_RE.fullmatch(first):
+        if not re.fullmatch(_DOMAIN, first):
             raise InvalidReference(f"invalid reference format: bad registry host {first!r}")
         domain, rest = first, remainder
     if domain == DEFAULT_REGISTRY:
