@@ -21,7 +21,6 @@ entry reaches it, and images stay while a container holds them.
 
 from __future__ import annotations
 
-import copy
 import errno
 import json
 import os
@@ -439,11 +438,10 @@ class ImageStore:
                 img = seen[d]
             else:
                 try:
-                    img = copy.copy(self.load_image(d))
+                    img = self.load_image(d).replace(refs=[])
                 except (ImageError, InvalidReference) as exc:
                     self.warn(f"skipping broken image {d}: {exc}")
                     continue
-                img.refs = []
                 seen[d] = img
             ref = self._ref_of(e)
             if ref and ref not in img.refs:
@@ -575,9 +573,7 @@ class ImageStore:
             elif not any(e.get("digest") == mdigest for e in entries):
                 entries.append(desc)
             self._write_index(entries)
-        img = copy.copy(img)
-        img.refs = self.refs(img)
-        return img
+        return img.replace(refs=self.refs(img))
 
     def import_tar(self, src, ref: str | None, config_changes: dict | None = None, message: str = "") -> Image:
         """A rootfs tarball (tar, gz, xz, zst, bz2; a path, `-` for stdin, or a binary stream) as a one-layer image."""
@@ -606,6 +602,8 @@ class ImageStore:
     def commit(self, base: Image | None, layer_tar, ref: str | None, config_changes: dict | None = None,
                comment: str = "", author: str = "", created_by: str = "virtlab commit") -> Image:
         """A new image: `base` plus one layer made from a container's upper dir (a tar path or stream)."""
+        import copy  # here, not at the top: `copy` loads weakref, and `run` commits no image
+
         if ref:
             _tag_ref(ref)
         with self.writing():

@@ -3,7 +3,7 @@
 `import dataclasses` loads `inspect` (ast, dis, tokenize): ~5 ms of a ~60 ms `virtlab run`, plus
 ~0.4 ms per class to exec its generated methods. A class here lists its fields once, in
 `__slots__` (the order its `__init__` takes them), and sets them in an explicit, typed
-`__init__`; `Value` adds dataclass-style `==`, `repr()` and `as_dict()`; `Frozen` also makes
+`__init__`; `Value` adds dataclass-style `==`, `repr()`, `as_dict()` and `replace()`; `Frozen` also makes
 them read-only once set, and hashable (as `@dataclass(frozen=True)`). runtime.engine uses
 them too: runtime.image is the layer below it.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Self
 
 
 class Value:
@@ -26,6 +26,10 @@ class Value:
     def as_dict(self) -> dict[str, Any]:
         """The fields by name, as `dataclasses.asdict` gives them (lists, dicts and values copied)."""
         return {name: _copied(getattr(self, name)) for name in self.__slots__}
+
+    def replace(self, **changes: Any) -> Self:
+        """A new instance with the same fields but CHANGES, made by `__init__` (`dataclasses.replace`)."""
+        return type(self)(**{name: changes.pop(name, getattr(self, name)) for name in self.__slots__}, **changes)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:

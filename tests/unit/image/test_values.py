@@ -78,3 +78,13 @@ def test_copy_and_pickle_keep_fields():
     assert img.refs == ["x:1"] and c.layers is img.layers
     r = Reference("localhost:5000", "app", "v1", None)
     assert copy.deepcopy(r) == r and pickle.loads(pickle.dumps(r)) == r
+
+
+def test_replace_makes_a_new_instance_through_init():
+    img = Image("sha256:1", "sha256:2", {}, {}, [], refs=["x:1"])
+    new = img.replace(refs=["y:1"])
+    assert new.refs == ["y:1"] and img.refs == ["x:1"] and new.id == img.id and new is not img
+    p = Port(80).replace(host_port=8080)
+    assert p == Port(80, "tcp", "", 8080)
+    with pytest.raises(TypeError):
+        Port(80).replace(nope=1)
