@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 
+import psutil
 import pytest
 
 from runtime.oci import linux
@@ -69,7 +70,13 @@ def test_a_child_is_born_in_the_cgroup_and_is_a_sound_python_process(cg2_dir):
         assert f.read() == ""  # the child has gone; nothing else was put there
 
 
+def _children() -> set[int]:
+    """This process's children (pytest may have its own: a registry, helpers)."""
+    return {p.pid for p in psutil.Process().children()}
+
+
 def test_a_descriptor_that_is_not_a_cgroup_is_refused_and_no_child_is_made(tmp_path):
+    before = _children()
     fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         with pytest.raises(SyscallError, match="clone3 into cgroup"):
@@ -77,8 +84,7 @@ def test_a_descriptor_that_is_not_a_cgroup_is_refused_and_no_child_is_made(tmp_p
                 os._exit(0)  # must not happen: the caller would see two returns
     finally:
         os.close(fd)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    assert _children() <= before
 
 
 def test_a_container_init_is_in_its_cgroups_from_the_start(rt, bundle):
