@@ -1,7 +1,9 @@
 """Engine benchmarks (marker `bench`; density also `slow`): never timed tests, they report numbers.
 
 - `virtlab run --rm busybox true` end to end against `podman run --rm` (runc), interleaved
-  A/B in one run, medians and the ratio (target: at most 0.5).
+  A/B in one run, medians and the ratio (target: at most 0.5), with `--network none` on both
+  sides; and once more with the default network on both (podman's CNI bridge; what it changes
+  on the host is put back).
 - Density: N idle busybox containers at once (VL_DENSITY_N, default 1000): the host's
   MemAvailable delta per container, the monitors' PSS, the time to start them all, and which
   limit would stop the count next; podman's figures for VL_PODMAN_N (default 100) containers.
@@ -163,6 +165,74 @@ def test_run_rm_true_vs_podman(tmp_path):
         "ratio_virtlab_to_podman": med["virtlab"] / med["podman"],
         "ratio_virtlab_runc_to_podman": med["virtlab+runc"] / med["podman"],
         "ratio_virtlab_runtime_cli_to_podman": med["virtlab+runtime-cli"] / med["podman"],
+        "load_avg": os.getloadavg(),
+    }, tmp_path)
+
+
+class _HostNetState:
+    """What podman's CNI network changes on this host, saved and put back (even on failure).
+
+    Its bridge plugin turns net.ipv4.ip_forward on, makes `cni-podman0`, adds CNI-* iptables
+    chains and writes /var/lib/cni; virtlab's own tests rely on forwarding being off.
+    """
+
+    def __enter__(self) -> _HostNetState:
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            self.forward = f.read().strip()
+        self.iptables = {tool: subprocess.run([f"{tool}-save"], capture_output=True).stdout
+                         for tool in ("iptables", "ip6tables") if shutil.which(f"{tool}-save")}
+        self.had_cni_state = os.path.exists("/var/lib/cni")
+        self.had_bridge = os.path.exists("/sys/class/net/cni-podman0")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.had_bridge and os.path.exists("/sys/class/net/cni-podman0"):
+            subprocess.run(["ip", "link", "del", "cni-podman0"], capture_output=True)
+        for tool, saved in self.iptables.items():
+            subprocess.run([f"{tool}-restore"], input=saved, capture_output=True)
+        if not self.had_cni_state:
+            shutil.rmtree("/var/lib/cni", ignore_errors=True)
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write(self.forward)
+
+
+def test_run_rm_true_default_network_vs_podman(tmp_path):
+    """`run --rm busybox true` as a tutorial types it: the default network on both sides.
+
+    virtlab's default bridge against podman's CNI `podman` network, with `--network none` on
+    both in the same interleaved run for reference. What podman's network changes on the host
+    is put back afterwards (_HostNetState).
+    """
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed")
+    _compile_bytecode()
+    root = tmp_path / "vl"
+    store = _store(root)
+    pod = Podman(tmp_path / "podman")
+    pod.setup(store)
+    n = int(os.environ.get("VL_BENCH_RUNS", "10"))
+    cmds = {
+        "virtlab": [VIRTLAB, "--root", str(root), "run", "--rm", "busybox", "true"],
+        "podman": [*pod.argv, "run", "--rm", *PODMAN_ULIMITS, "busybox", "true"],
+        "virtlab-none": [VIRTLAB, "--root", str(root), "run", "--rm", "--network", "none", "busybox", "true"],
+        "podman-none": [*pod.argv, "run", "--rm", "--network", "none", *PODMAN_ULIMITS, "busybox", "true"],
+    }
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    with _HostNetState():
+        try:
+            for argv in cmds.values():
+                _timed(argv)
+            for _ in range(n):
+                for name, argv in cmds.items():
+                    times[name].append(_timed(argv))
+        finally:
+            pod.teardown()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    _out("run_rm_true_default_network", {
+        "runs": n,
+        "median_s": med,
+        "ratio_virtlab_to_podman": med["virtlab"] / med["podman"],
+        "ratio_none_virtlab_to_podman": med["virtlab-none"] / med["podman-none"],
         "load_avg": os.getloadavg(),
     }, tmp_path)
 
