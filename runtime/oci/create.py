@@ -43,9 +43,6 @@ class Options:
         # right away: the init then goes to the caller's subreaper (conmon, containerd-shim), as
         # with runc, and this process needs no ctypes (prctl) before the fork.
         self.subreaper = subreaper
-        # The init may join its cgroup2 dir after "ready" (see _join_late): right for a create that
-        # returns, not for `run`, which starts at once (the runtime then adds it while it mounts).
-        self.join_late = True
         self.rootfs_fd = -1  # set in the child, before any user namespace
         self.fifo_fd = -1
         self.tree_fd = -1
@@ -167,11 +164,8 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         state.save(st)
     join_error = None
     if self_join:
-        # Where the kernel checks the opener's credentials (5.16+), the init joins the cgroup2
-        # dir itself, after "ready": create then returns without that grace period.
-        late = "" in mgr.paths and not born and opts.join_late and _kernel_at_least(5, 16)
         ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
-                cgroup_dirs=sorted(set(mgr.paths.values())), join_late=mgr.paths[""] if late else None)
+                cgroup_dirs=sorted(set(mgr.paths.values())))
     else:
         ch.send(go=1)
     if not save_first:
@@ -182,8 +176,8 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
             raise _child_error(msg, "container init exited during create")
         if "joined" in msg:
             if "" in mgr.paths and not born:
-                # The one write that waits for an RCU grace period (1-12 ms here), holding the
-                # kernel's cgroup_mutex: done once the init is in its v1 cgroups, while it mounts.
+                # Where the init could not be born there (no PID namespace, no clone3): the one
+                # write that waits for an RCU grace period, done while the init mounts.
                 join_error = _join_cgroup2(mgr.paths[""], init_pid)
         elif "warning" in msg:
             opts.log("warning", msg["warning"])
@@ -207,8 +201,12 @@ def _init_born_in_cgroup(config: dict, plan) -> bool:
     That needs a PID namespace (A forks B) and no user namespace (the kernel checks the
     cgroup.procs permissions of whoever forks); elsewhere the init is moved in as before.
     """
-    return (_needs_cgroups(config) and "user" not in plan.types
-            and (plan.new_pid or any(t == "pid" for t, _ in plan.join)))
+    return _needs_cgroups(config) and "user" not in plan.types and _forks_init(plan)
+
+
+def _forks_init(plan) -> bool:
+    """A PID namespace applies to children only: A forks B for a new one or one joined by path."""
+    return plan.new_pid or any(t == "pid" for t, _ in plan.join)
 
 
 def _fork_init(ch: Channel, h, birth: bool) -> tuple[int, bool]:
@@ -243,29 +241,6 @@ def _init_can_join_itself(mgr, plan) -> bool:
     """
     return (getattr(mgr, "mode", "") in ("v1", "hybrid") and "devices" in mgr.paths
             and "user" not in plan.types and "cgroup" not in plan.types)
-
-
-def _kernel_at_least(major: int, minor: int) -> bool:
-    try:
-        have = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
-    except ValueError:
-        return False
-    return have >= (major, minor)
-
-
-def _join_late(fd: int) -> None:
-    """The init moves itself into its cgroup2 dir (FD: its cgroup.procs, opened before pivot_root).
-
-    Done after "ready" and before waiting for `start`: the RCU grace period this write waits for
-    passes while `start` is being invoked, and the program is exec'd only after the move.
-    """
-    try:
-        os.write(fd, b"0")
-    except OSError as e:
-        os.write(2, f"virtlab-runtime: container init cannot join its cgroup: {e.strerror}\n".encode())
-        os._exit(125)
-    finally:
-        os.close(fd)
 
 
 def _join_cgroup2(directory: str, pid: int) -> OCIError | None:
@@ -446,7 +421,7 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
                                    e.errno) from None
         namespaces.join([j for j in plan.join if j[0] != "user"], h)
         h.unshare(plan.unshare & ~(linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP))
-        if plan.new_pid or any(t == "pid" for t, _ in plan.join):  # a PID namespace applies to children only
+        if _forks_init(plan):
             pid, born = _fork_init(ch, h, opts.birth)
             if pid:
                 ch.send(pid=pid, born=born)
@@ -498,13 +473,9 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     if not msg or "go" not in msg:
         os._exit(1)
     cgroup_dirs = None
-    late_fd = -1
     if msg.get("join"):
         _join_self(msg["join"])
-        if msg.get("join_late"):
-            late_fd = os.open(os.path.join(msg["join_late"], "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-        else:
-            ch.send(joined=1)
+        ch.send(joined=1)
         cgroup_dirs = msg.get("cgroup_dirs")  # not all joined yet: /proc/self/cgroup may lag
     if plan.unshare & linux.CLONE_NEWCGROUP:
         h.unshare(linux.CLONE_NEWCGROUP)  # after P put us in our cgroup: that becomes our cgroup root
@@ -545,8 +516,6 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     if proc is None:  # no process: created, but `start` will refuse
         ch.send(ready=1)
         ch.close()
-        if late_fd >= 0:
-            _join_late(late_fd)
         _wait_for_start(fifo_fd)
         os._exit(1)
     if proc.terminal:
@@ -560,8 +529,6 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
                                     warn=lambda m: ch.send(warning=m))
     ch.send(ready=1)
     ch.close()
-    if late_fd >= 0:
-        _join_late(late_fd)
     _wait_for_start(fifo_fd)
     os.close(fifo_fd)
     if hooks.has(cfg_hooks, "startContainer"):

@@ -30,7 +30,6 @@ def run_foreground(root: str, cid: str, bundle: str, opts: Options, keep: bool =
     from runtime.oci import spec
 
     opts.config = spec.load(os.path.realpath(bundle))  # read once: create uses it too
-    opts.join_late = False  # start follows at once: overlap the cgroup2 join with the init's mounts
     if not opts.console_socket and (opts.config.get("process") or {}).get("terminal"):
         import socket
 

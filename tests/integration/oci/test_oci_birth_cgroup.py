@@ -103,3 +103,14 @@ def test_an_exec_process_is_in_every_cgroup_of_its_container(rt, bundle):
     mine = rt("exec", "ex-born", "cat", "/proc/self/cgroup", check=True).stdout
     assert mine == init and "0::/virtlab/ex-born" in mine.splitlines(), (init, mine)
     rt("delete", "--force", "ex-born", check=True)
+
+
+def test_without_a_pid_namespace_the_init_is_moved_into_its_cgroups(rt, bundle):
+    """No PID namespace, so no fork to be born from: the runtime moves the init in (the fallback)."""
+    def no_pid_ns(c):
+        c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]
+    out = rt("run", "--bundle", bundle(["cat", "/proc/self/cgroup"], mutate=no_pid_ns, resources=True),
+             "moved", check=True).stdout
+    lines = dict(line.split(":", 2)[1:] for line in out.splitlines())
+    assert lines.get("") == "/virtlab/moved", out
+    assert lines.get("memory") in (None, "/virtlab/moved"), out
