@@ -217,12 +217,7 @@ def copy_to(engine: Any, ref: str, src: str, dest: str, archive: bool = False, f
                 if name is None:
                     _host_dir_into(src_p, parent, sst, archive, follow)
                 else:
-                    sub = _mkdir_at(parent, name)
-                    try:
-                        _host_dir_into(src_p, sub, sst, archive, follow)
-                        _meta_ctr(sub, None, sst, archive)
-                    finally:
-                        os.close(sub)
+                    _host_subdir_at(src_p, sst, parent, name, archive, follow)
             else:
                 _host_entry_at(src_p, sst, parent, name or src_p.name, archive)
         finally:
@@ -287,17 +282,22 @@ def _host_entry_at(src: Path, sst: os.stat_result, parent: int, name: str, archi
         os.close(wfd)
 
 
+def _host_subdir_at(src: Path, sst: os.stat_result, dirfd: int, name: str, archive: bool, follow: bool) -> None:
+    """Copy the host directory SRC as NAME under DIRFD: made, filled, then given SRC's metadata."""
+    sub = _mkdir_at(dirfd, name)
+    try:
+        _host_dir_into(src, sub, sst, archive, follow)
+        _meta_ctr(sub, None, sst, archive)
+    finally:
+        os.close(sub)
+
+
 def _host_dir_into(src: Path, dirfd: int, sst: os.stat_result, archive: bool, follow: bool) -> None:
     for entry in sorted(os.scandir(src), key=lambda e: e.name):
         p = Path(entry.path)
         est = os.lstat(p)
         if stat.S_ISDIR(est.st_mode):
-            sub = _mkdir_at(dirfd, entry.name)
-            try:
-                _host_dir_into(p, sub, est, archive, follow)
-                _meta_ctr(sub, None, est, archive)
-            finally:
-                os.close(sub)
+            _host_subdir_at(p, est, dirfd, entry.name, archive, follow)
         else:
             _host_entry_at(p, est, dirfd, entry.name, archive)
 

@@ -14,6 +14,7 @@ Results are printed and written to $VL_BENCH_OUT (default: <tmp>/engine-bench.js
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -129,8 +130,12 @@ def _out(name: str, data: dict, tmp_path: Path) -> None:
     print(f"\n{name}: {json.dumps(data, indent=2)}\n(written to {path})")
 
 
-def test_run_rm_true_vs_podman(tmp_path):
-    """End-to-end `run --rm busybox true`: virtlab (its own runtime, and runc) vs podman (runc)."""
+def _interleaved(tmp_path: Path, commands, runs: int, host_guard=None) -> dict[str, list[float]]:
+    """Wall times of COMMANDS(root, podman) on one busybox image for virtlab and podman, A, B, C...
+
+    Interleaved round by round, so that load on the shared host hits all alike; one warm-up
+    each (page cache, monitor build). HOST_GUARD (a context manager) wraps the runs.
+    """
     if not shutil.which("podman"):
         pytest.skip("podman is not installed")
     _compile_bytecode()
@@ -138,8 +143,24 @@ def test_run_rm_true_vs_podman(tmp_path):
     store = _store(root)
     pod = Podman(tmp_path / "podman")
     pod.setup(store)
+    cmds = commands(root, pod)
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    with host_guard or contextlib.nullcontext():
+        try:
+            for argv in cmds.values():
+                _timed(argv)
+            for _ in range(runs):
+                for name, argv in cmds.items():
+                    times[name].append(_timed(argv))
+        finally:
+            pod.teardown()
+    return times
+
+
+def test_run_rm_true_vs_podman(tmp_path):
+    """End-to-end `run --rm busybox true`: virtlab (its own runtime, and runc) vs podman (runc)."""
     n = int(os.environ.get("VL_BENCH_RUNS", "15"))
-    cmds = {
+    times = _interleaved(tmp_path, lambda root, pod: {
         "virtlab": [VIRTLAB, "--root", str(root), "run", "--rm", "--network", "none", "busybox", "true"],
         "virtlab+runc": [VIRTLAB, "--root", str(root), "run", "--rm", "--runtime", "runc", "--network", "none",
                          "busybox", "true"],
@@ -147,16 +168,7 @@ def test_run_rm_true_vs_podman(tmp_path):
         "virtlab+runtime-cli": [VIRTLAB, "--root", str(root), "run", "--rm", "--runtime",
                                 str(VENV_BIN / "virtlab-runtime"), "--network", "none", "busybox", "true"],
         "podman": [*pod.argv, "run", "--rm", "--network", "none", *PODMAN_ULIMITS, "busybox", "true"],
-    }
-    times: dict[str, list[float]] = {k: [] for k in cmds}
-    try:
-        for argv in cmds.values():  # warm-up: page cache, monitor build
-            _timed(argv)
-        for _ in range(n):  # interleaved A, B, C so that load on the shared host hits all alike
-            for name, argv in cmds.items():
-                times[name].append(_timed(argv))
-    finally:
-        pod.teardown()
+    }, n)
     med = {k: statistics.median(v) for k, v in times.items()}
     _out("run_rm_true", {
         "runs": n,
@@ -203,30 +215,13 @@ def test_run_rm_true_default_network_vs_podman(tmp_path):
     both in the same interleaved run for reference. What podman's network changes on the host
     is put back afterwards (_HostNetState).
     """
-    if not shutil.which("podman"):
-        pytest.skip("podman is not installed")
-    _compile_bytecode()
-    root = tmp_path / "vl"
-    store = _store(root)
-    pod = Podman(tmp_path / "podman")
-    pod.setup(store)
     n = int(os.environ.get("VL_BENCH_RUNS", "10"))
-    cmds = {
+    times = _interleaved(tmp_path, lambda root, pod: {
         "virtlab": [VIRTLAB, "--root", str(root), "run", "--rm", "busybox", "true"],
         "podman": [*pod.argv, "run", "--rm", *PODMAN_ULIMITS, "busybox", "true"],
         "virtlab-none": [VIRTLAB, "--root", str(root), "run", "--rm", "--network", "none", "busybox", "true"],
         "podman-none": [*pod.argv, "run", "--rm", "--network", "none", *PODMAN_ULIMITS, "busybox", "true"],
-    }
-    times: dict[str, list[float]] = {k: [] for k in cmds}
-    with _HostNetState():
-        try:
-            for argv in cmds.values():
-                _timed(argv)
-            for _ in range(n):
-                for name, argv in cmds.items():
-                    times[name].append(_timed(argv))
-        finally:
-            pod.teardown()
+    }, n, host_guard=_HostNetState())
     med = {k: statistics.median(v) for k, v in times.items()}
     _out("run_rm_true_default_network", {
         "runs": n,

@@ -93,6 +93,15 @@ def kill_after(proc: subprocess.Popen, delay: float) -> bool:
         return kill_now(proc)
 
 
+def communicate_or_fail(proc: subprocess.Popen, hang: str, timeout: float = 30) -> tuple[bytes, bytes]:
+    """PROC's output once it ends; if it does not within TIMEOUT, kill it and fail with HANG."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_now(proc)
+        pytest.fail(hang)
+
+
 def kill_now(proc: subprocess.Popen) -> bool:
     """SIGKILL `proc` by its pid and reap it; True if it was still running."""
     alive = proc.poll() is None

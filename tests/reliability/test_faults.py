@@ -27,11 +27,11 @@ from conftest import (
     check_ps_truth,
     check_store,
     cleanup_with_cli,
+    communicate_or_fail,
     engine_scratch,
     glob_any,
     holders_of,
     kill_after,
-    kill_now,
     kill_when,
     monitor_pid,
     pid_alive,
@@ -380,11 +380,7 @@ def test_monitor_killed_during_start(root):
         p = spawn(root, "start", n)
         await_written(c / "monitor.lock", p, "its monitor ran")
         os.kill(monitor_pid(root, cid), signal.SIGKILL)
-        try:
-            _, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            kill_now(p)
-            pytest.fail("virtlab start hangs after its monitor died")
+        _, err = communicate_or_fail(p, "virtlab start hangs after its monitor died")
         # the kill may also land after the start finished: then the container runs unmonitored
         assert p.returncode in (0, 125), err.decode()
         if p.returncode == 125:
@@ -414,11 +410,7 @@ def test_monitor_killed_while_run_streams(root, workload, code):
             time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):  # ...or is killed first: the CLI may have its frame
         os.kill(monitor_pid(root, cid), signal.SIGKILL)
-    try:
-        out, err = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        kill_now(p)
-        pytest.fail("virtlab run hangs after its monitor died")
+    out, err = communicate_or_fail(p, "virtlab run hangs after its monitor died")
     assert b"detached" not in err, err.decode()
     if code is None:
         assert p.returncode == 125, err.decode()
@@ -458,11 +450,7 @@ def test_monitor_killed_before_it_is_ready(root):
         os.kill(mon, signal.SIGSTOP)
         ready = (c / "attach.sock").exists()  # the monitor listens, then says ready
         os.kill(mon, signal.SIGKILL)
-        try:
-            _, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            kill_now(p)
-            pytest.fail("virtlab start hangs after its monitor died before it was ready")
+        _, err = communicate_or_fail(p, "virtlab start hangs after its monitor died before it was ready")
         if not ready:
             early += 1
             assert p.returncode == 125, err.decode()
