@@ -12,9 +12,11 @@ import importlib
 import os
 
 # First: in the CLI process itself it turns the cyclic collector off (gc_on() turns it back on).
-from bench.entry import DEFAULT_ROOT, debug_wanted, guarded  # isort: skip
+from bench.entry import debug_wanted, guarded  # isort: skip
 
 import click  # after the collector is off
+
+from runtime.cli import DEFAULT_ROOT, root_of  # noqa: F401 - root_of: for the commands of bench/
 
 # name -> (module, attribute, one-line help). The help is here so that
 # `virtlab --help` does not import every package to list the commands.
@@ -142,12 +144,6 @@ def _not_built(cmd_name: str, module_name: str) -> click.Command:
 def cli(ctx: click.Context, root: str, debug: bool) -> None:
     """virtlab: see what containers and virtual machines really cost on this machine."""
     ctx.obj = {"root": os.path.abspath(root), "debug": debug}
-
-
-def root_of(ctx: click.Context) -> str:
-    """The store root chosen with --root / VIRTLAB_ROOT, for commands of any package."""
-    obj = ctx.find_root().obj or {}
-    return obj.get("root") or os.path.abspath(os.environ.get("VIRTLAB_ROOT", DEFAULT_ROOT))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,8 @@ import gc
 import os
 import sys
 
+from runtime.cli import store_root  # imports only os
+
 TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,8 +26,6 @@ if os.path.basename(sys.argv[0]) == "virtlab":  # the CLI process itself, not an
     # no heap walks that would copy shared pages after a fork). bench.cli.gc_on() and
     # runtime.cli.runcore turn it back on for what may run long.
     gc.disable()
-
-DEFAULT_ROOT = "/var/lib/virtlab"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,16 +67,17 @@ def parse(args: list[str]) -> tuple[str, dict[str, object]] | None:
             i += 1
         else:
             return None
-    if root is None:
-        root = env.get("VIRTLAB_ROOT") or DEFAULT_ROOT
-    if not root or (os.path.exists(root) and not (os.path.isdir(root) and os.access(root, os.R_OK))):
+    if root == "":
+        return None  # click's message about it
+    root = store_root(root)
+    if os.path.exists(root) and not (os.path.isdir(root) and os.access(root, os.R_OK)):
         return None  # click's message about it
     from runtime.cli.runopts import parse_run
 
     params = parse_run(args[i + 1:])
     if params is None:
         return None
-    return os.path.abspath(root), params
+    return root, params
 
 
 def _run(root: str, params: dict[str, object]) -> None:

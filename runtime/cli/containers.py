@@ -14,14 +14,14 @@ from typing import Any
 
 import click
 
-from runtime.cli import runcore
-from runtime.cli.runcmd import CTX, _root, _run_options, run  # noqa: F401 - run: `container run`, importers
+from runtime.cli import root_of, runcore
+from runtime.cli.runcmd import CTX, _run_options, run  # noqa: F401 - run: `container run`, importers
 from runtime.cli.runcore import run_attached as _run_attached
 from runtime.cli.runcore import spec as _spec
 
 
 def _engine(ctx: click.Context, runtime: str | None = None):
-    return runcore.engine(_root(ctx), runtime)
+    return runcore.engine(root_of(ctx), runtime)
 
 
 def _each(refs: tuple[str, ...], fn) -> None:
@@ -425,7 +425,7 @@ def inspect(ctx: click.Context, fmt_: str | None, type_: str | None, size: bool,
             except NoSuchContainer:
                 obj = None
         if obj is None and type_ != "container":
-            obj = _inspect_image(_root(ctx), n)
+            obj = _inspect_image(root_of(ctx), n)
         if obj is None:
             missing.append(n)
         else:

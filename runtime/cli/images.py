@@ -14,22 +14,18 @@ import sys
 
 import click
 
+from runtime.cli import root_of
 from runtime.engine.fmt import bytes_decimal, human_duration
 from runtime.image.errors import ImageError, ImageNotFound, InvalidReference
 
 # ------------------------------------------------------------------ helpers
 
 
-def _root(ctx: click.Context) -> str:
-    obj = ctx.find_root().obj or {}
-    return obj.get("root") or os.path.abspath(os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab"))
-
-
 def _store(ctx: click.Context):
     from runtime.image.store import ImageStore
 
     warn = lambda msg: click.echo(f"WARNING: {msg}", err=True)  # noqa: E731
-    return ImageStore(os.path.join(_root(ctx), "image"), warn=warn)
+    return ImageStore(os.path.join(root_of(ctx), "image"), warn=warn)
 
 
 def _parse_time(ts: str) -> _dt.datetime | None:
@@ -456,7 +452,8 @@ def _reporter(quiet: bool):
 def _client(ctx, registry: str, tls_ca: str | None, credentials=None):
     from runtime.image.registry import RegistryClient
 
-    return RegistryClient(registry, _root(ctx), os.path.join(_root(ctx), "image"), ca=tls_ca, credentials=credentials)
+    root = root_of(ctx)
+    return RegistryClient(registry, root, os.path.join(root, "image"), ca=tls_ca, credentials=credentials)
 
 
 _tls_ca = click.option("--tls-ca", type=click.Path(dir_okay=False, exists=True),
@@ -529,7 +526,7 @@ def login(ctx, server, username, password, password_stdin, tls_ca):
         password = click.prompt("Password", hide_input=True)
     with _client(ctx, server, tls_ca, credentials=(username, password)) as client:
         client.check_login()
-    AuthFile(_root(ctx)).set(server, username, password)
+    AuthFile(root_of(ctx)).set(server, username, password)
     click.echo("Login Succeeded")
 
 
@@ -540,7 +537,7 @@ def logout(ctx, server):
     """Log out from a registry (forget its credentials)."""
     from runtime.image.auth import AuthFile
 
-    if AuthFile(_root(ctx)).remove(server):
+    if AuthFile(root_of(ctx)).remove(server):
         click.echo(f"Removing login credentials for {server}")
     else:
         click.echo(f"Not logged in to {server}")
@@ -648,7 +645,7 @@ def system_df(ctx, verbose):
     pct = f" ({100 * reclaim // total}%)" if total else ""
     rows = [{"Type": "Images", "TotalCount": len(imgs), "Active": len(active), "Size": bytes_decimal(total),
              "Reclaimable": f"{bytes_decimal(reclaim)}{pct}"}]
-    containers = os.path.join(_root(ctx), "containers")
+    containers = os.path.join(root_of(ctx), "containers")
     if os.path.isdir(containers):
         from runtime.image.fsutil import disk_usage
 

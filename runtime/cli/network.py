@@ -8,6 +8,7 @@ import re
 
 import click
 
+from runtime.cli import root_of
 from runtime.network.errors import InvalidArgument, NetworkError
 
 PSEUDO = (("host", "host"), ("none", "null"))  # listed like docker's; containers join them without a bridge
@@ -16,8 +17,7 @@ PSEUDO = (("host", "host"), ("none", "null"))  # listed like docker's; container
 def _manager(ctx: click.Context):
     from runtime.network.manager import NetworkManager
 
-    root = (ctx.find_root().obj or {}).get("root") or os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab")
-    return NetworkManager(os.path.join(root, "network"))
+    return NetworkManager(os.path.join(root_of(ctx), "network"))
 
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
@@ -236,8 +236,7 @@ def _running_container(ctx: click.Context, ref: str) -> dict:
     """The engine's record of a running container on a bridge network (it has a netns to join)."""
     from runtime.engine import Engine
 
-    root = (ctx.find_root().obj or {}).get("root") or os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab")
-    rec = Engine(root).record(ref)
+    rec = Engine(root_of(ctx)).record(ref)
     path = (rec.get("NetworkSettings") or {}).get("NetnsPath")
     if not (rec.get("State") or {}).get("Running"):
         raise InvalidArgument(f"container {ref} is not running")
@@ -272,8 +271,7 @@ def disconnect(ctx, net, container, force) -> None:
     """Disconnect a container from a network."""
     from runtime.engine import Engine
 
-    root = (ctx.find_root().obj or {}).get("root") or os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab")
-    cid = Engine(root).resolve(container)
+    cid = Engine(root_of(ctx)).resolve(container)
     with _manager(ctx) as nm:
         rec = nm.get(net)
         if not any(a.network_id == rec["id"] for a in nm.endpoints(cid)):

@@ -7,20 +7,13 @@ The options are built from the table in runtime.cli.runopts, which bench.entry's
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
-from runtime.cli import runcore, runopts
+from runtime.cli import root_of, runcore, runopts
 
 CTX = {"ignore_unknown_options": False, "allow_interspersed_args": False}
-
-
-def _root(ctx: click.Context) -> str:
-    """The store root (--root / VIRTLAB_ROOT), absolute."""
-    obj = ctx.find_root().obj or {}
-    return obj.get("root") or os.path.abspath(os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab"))
 
 
 def _click_option(names: tuple[str, ...], dest: str, kind: str, default: object, help: str):
@@ -59,4 +52,4 @@ _run_options = _options(runopts.SHARED)
 def run(ctx: click.Context, image: str, command: tuple[str, ...], detach: bool, detach_keys: str | None,
         sig_proxy: bool, **o: Any) -> None:
     """Create and run a new container from an image."""
-    runcore.run(_root(ctx), image, command, detach, detach_keys, sig_proxy, o)
+    runcore.run(root_of(ctx), image, command, detach, detach_keys, sig_proxy, o)

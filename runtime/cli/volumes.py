@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
 import click
 
-
-def _root(ctx: click.Context) -> str:
-    obj = ctx.find_root().obj or {}
-    return obj.get("root") or os.path.abspath(os.environ.get("VIRTLAB_ROOT", "/var/lib/virtlab"))
+from runtime.cli import root_of
 
 
 def _store(ctx: click.Context):
@@ -20,7 +16,7 @@ def _store(ctx: click.Context):
 
     from runtime.engine.volumes import VolumeStore
 
-    return VolumeStore(Path(_root(ctx)))
+    return VolumeStore(Path(root_of(ctx)))
 
 
 def _users(ctx: click.Context) -> dict[str, list[str]]:
@@ -28,7 +24,7 @@ def _users(ctx: click.Context) -> dict[str, list[str]]:
     from runtime.engine.engine import Engine
 
     out: dict[str, list[str]] = {}
-    for c in Engine(_root(ctx)).list(all=True):
+    for c in Engine(root_of(ctx)).list(all=True):
         for m in c.record.get("Mounts") or []:
             if m.get("Name"):
                 out.setdefault(m["Name"], []).append(c.id)

@@ -14,7 +14,7 @@ import pytest
 
 from bench import entry
 from bench.cli import COMMANDS, cli
-from runtime.cli import runopts
+from runtime.cli import DEFAULT_ROOT, runopts
 from runtime.cli.containers import create
 from runtime.cli.runcmd import run
 
@@ -212,7 +212,7 @@ def test_virtlab_root_from_the_environment(root, monkeypatch):
     # empty means unset, for click too
     monkeypatch.setenv("VIRTLAB_ROOT", "")
     assert entry.parse(argv) == click_reading(argv)
-    assert entry.parse(argv)[0] == entry.DEFAULT_ROOT
+    assert entry.parse(argv)[0] == DEFAULT_ROOT
     # a file: click refuses it, so the fast path must not take it
     monkeypatch.setenv("VIRTLAB_ROOT", os.path.join(root, "file"))
     assert click_reading(argv) is None
@@ -267,6 +267,6 @@ def test_the_group_has_the_options_the_fast_path_reads():
     assert sorted(opts) == ["debug", "root", "version"]
     assert sorted(opts["root"].opts) == ["--root"] and opts["root"].envvar == "VIRTLAB_ROOT"
     assert sorted(opts["debug"].opts) == ["--debug", "-D"] and opts["debug"].envvar == "VIRTLAB_DEBUG"
-    assert opts["root"].default == entry.DEFAULT_ROOT
+    assert opts["root"].default == DEFAULT_ROOT
     assert cli.context_settings["help_option_names"] == ["-h", "--help"]
     assert COMMANDS["run"][:2] == ("runtime.cli.runcmd", "run")
