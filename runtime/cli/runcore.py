@@ -11,6 +11,8 @@ import os
 import signal
 import sys
 
+from runtime.cli.runopts import MULTIPLE, SHARED
+
 TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
 if TYPE_CHECKING:
     from typing import Any
@@ -28,26 +30,21 @@ def echo(message: str, err: bool = False) -> None:
     print(message, file=sys.stderr if err else sys.stdout, flush=True)
 
 
+# The options of runopts.SHARED whose ContainerSpec field is named otherwise; every other option
+# sets the field of its own name.
+FIELD = {"interactive": "stdin_open", "env_file": "env_files", "volume": "volumes", "publish": "ports",
+         "ulimit": "ulimits", "label": "labels"}
+
+
 def spec(image: str, command: tuple[str, ...] | list[str], o: dict[str, Any]) -> Any:
-    """The ContainerSpec of `run`/`create`'s parsed options."""
+    """The ContainerSpec of `run`/`create`'s parsed options (each one of runopts.SHARED sets a field)."""
     from runtime.engine.spec import ContainerSpec
 
-    entry = o["entrypoint"]
-    return ContainerSpec(
-        image=image, cmd=list(command) or None,
-        entrypoint=None if entry is None else ([entry] if entry else []),
-        name=o["name"], env=list(o["env"]), env_files=list(o["env_file"]), workdir=o["workdir"], user=o["user"],
-        hostname=o["hostname"], network=o["network"], tty=o["tty"], stdin_open=o["interactive"],
-        volumes=list(o["volume"]), ports=list(o["publish"]), publish_all=o["publish_all"],
-        memory=o["memory"], memory_swap=o["memory_swap"], memory_reservation=o["memory_reservation"],
-        kernel_memory=o["kernel_memory"], cpus=o["cpus"], cpu_shares=o["cpu_shares"], cpu_quota=o["cpu_quota"],
-        cpu_period=o["cpu_period"], cpu_rt_period=o["cpu_rt_period"], cpu_rt_runtime=o["cpu_rt_runtime"],
-        cpuset_cpus=o["cpuset_cpus"], cpuset_mems=o["cpuset_mems"], pids_limit=o["pids_limit"],
-        blkio_weight=o["blkio_weight"], restart=o["restart"], init=o["init"], read_only=o["read_only"],
-        cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]), security_opt=list(o["security_opt"]),
-        ulimits=list(o["ulimit"]), labels=list(o["label"]), auto_remove=o["auto_remove"],
-        stop_signal=o["stop_signal"], stop_timeout=o["stop_timeout"], runtime=o["runtime"],
-    )
+    fields: dict[str, Any] = {FIELD.get(dest, dest): list(o[dest]) if kind == MULTIPLE else o[dest]
+                              for _names, dest, kind, _default, _help in SHARED}
+    entry = fields["entrypoint"]
+    fields["entrypoint"] = None if entry is None else ([entry] if entry else [])  # "": none, not the image's
+    return ContainerSpec(image, cmd=list(command) or None, **fields)
 
 
 def run(root: str, image: str, command: tuple[str, ...] | list[str], detach: bool, detach_keys: str | None,
