@@ -430,15 +430,23 @@ def inspect(ctx: click.Context, fmt_: str | None, type_: str | None, size: bool,
             missing.append(n)
         else:
             out.append(obj)
-    if fmt_:
-        for o in out:
-            click.echo(_go_format(fmt_, o))
+    print_inspected(out, fmt_, [f"No such object: {n}" for n in missing])
+
+
+def print_inspected(objs: list[Any], template: str | None, errors: list[str]) -> None:
+    """inspect's output: each object through TEMPLATE, else all as one JSON array; then ERRORS.
+
+    With errors it exits 1 if something was found, else 125 (docker's codes).
+    """
+    if template:
+        for o in objs:
+            click.echo(_go_format(template, o))
     else:
-        click.echo(json.dumps(out, indent=4))
-    if missing:
-        for n in missing:
-            click.echo(f"Error: No such object: {n}", err=True)
-        sys.exit(1 if out else 125)
+        click.echo(json.dumps(objs, indent=4))
+    for e in errors:
+        click.echo(f"Error: {e}", err=True)
+    if errors:
+        sys.exit(1 if objs else 125)
 
 
 def _go_format(template: str, obj: Any) -> str:

@@ -602,6 +602,16 @@ def image_build(ctx, what, ref, mirror, rebuild):
 # ------------------------------------------------------------------ prune / df
 
 
+def _print_pruned(actions: list[tuple[str, str]], freed: int) -> None:
+    """What a prune removed (ImageStore.prune's actions) and the bytes it freed, as docker prints them."""
+    if actions:
+        click.echo("Deleted Images:")
+        for verb, obj in actions:
+            click.echo(f"{verb.lower()}: {obj}")
+        click.echo("")
+    click.echo(f"Total reclaimed space: {bytes_decimal(freed)}")
+
+
 @click.command("prune")
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove all images not used by containers, not just dangling.")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
@@ -613,12 +623,7 @@ def image_prune(ctx, all_, force):
         click.confirm(f"WARNING! This will remove {what}.\nAre you sure you want to continue?", abort=True)
     store = _store(ctx)
     actions, freed = store.prune(all_unused=all_)
-    if actions:
-        click.echo("Deleted Images:")
-        for verb, obj in actions:
-            click.echo(f"{verb.lower()}: {obj}")
-        click.echo("")
-    click.echo(f"Total reclaimed space: {bytes_decimal(freed)}")
+    _print_pruned(actions, freed)
 
 
 @click.command("df")
@@ -680,12 +685,7 @@ def system_prune(ctx, all_, force):
     store = _store(ctx)
     actions, freed = store.prune(all_unused=all_)
     freed += store.gc(partial=True)
-    if actions:
-        click.echo("Deleted Images:")
-        for verb, obj in actions:
-            click.echo(f"{verb.lower()}: {obj}")
-        click.echo("")
-    click.echo(f"Total reclaimed space: {bytes_decimal(freed)}")
+    _print_pruned(actions, freed)
 
 
 # ------------------------------------------------------------------- groups

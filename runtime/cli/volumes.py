@@ -106,7 +106,7 @@ def ls(ctx: click.Context, quiet: bool, filters: tuple[str, ...], fmt_: str | No
 @click.pass_context
 def inspect(ctx: click.Context, fmt_: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes."""
-    from runtime.cli.containers import _go_format
+    from runtime.cli.containers import print_inspected
     from runtime.engine.errors import NoSuchVolume
 
     store = _store(ctx)
@@ -118,15 +118,7 @@ def inspect(ctx: click.Context, fmt_: str | None, names: tuple[str, ...]) -> Non
             out.append(meta)
         except NoSuchVolume:
             missing.append(n)
-    if fmt_:
-        for o in out:
-            click.echo(_go_format(fmt_, o))
-    else:
-        click.echo(json.dumps(out, indent=4))
-    for n in missing:
-        click.echo(f"Error: no such volume: {n}", err=True)
-    if missing:
-        sys.exit(1 if out else 125)
+    print_inspected(out, fmt_, [f"no such volume: {n}" for n in missing])
 
 
 @volume.command("rm")

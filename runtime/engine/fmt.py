@@ -39,22 +39,21 @@ def human_duration(seconds: float) -> str:
 
 def bytes_binary(n: float) -> str:
     """go-units BytesSize: 1.523MiB."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
+    return _scaled(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"), 4)
 
 
 def bytes_decimal(n: float) -> str:
     """go-units HumanSizeWithPrecision(n, 3): 1.23kB."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    return _scaled(n, 1000, ("B", "kB", "MB", "GB", "TB", "PB"), 3)
+
+
+def _scaled(n: float, base: int, units: tuple[str, ...], digits: int) -> str:
+    """N in the largest of UNITS (each BASE times the last) it reaches, with DIGITS significant digits."""
     i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
+    while n >= base and i < len(units) - 1:
+        n /= base
         i += 1
-    return f"{n:.3g}{units[i]}"
+    return f"{n:.{digits}g}{units[i]}"
 
 
 def status_text(rec: dict[str, Any], now: float | None = None) -> str:

@@ -151,19 +151,24 @@ class RuncCLI:
     def exec_argv(self, cid: str, process_file: Path, detach: bool = False, tty: bool = False,
                   pid_file: Path | None = None) -> list[str]:
         """The command line of `runtime exec` (the CLI runs it with the user's terminal)."""
-        args = ["exec", "--process", str(process_file)]
-        if detach:
-            args.append("--detach")
-        if tty:
-            args.append("--tty")
-        if pid_file:
-            args += ["--pid-file", str(pid_file)]
-        return self._argv(*args, cid)
+        return self._argv(*_exec_args(process_file, detach, tty, pid_file), cid)
 
     def update(self, cid: str, resources: dict[str, Any]) -> None:
         """Apply OCI linux.resources to the running container."""
         self._run(f"cannot update container {cid[:12]}", "update", "--resources", "-", cid,
                   input=json.dumps(resources).encode())
+
+
+def _exec_args(process_file: Path, detach: bool, tty: bool, pid_file: Path | None) -> list[str]:
+    """runc's `exec` verb and options (before the container ID), for either runtime."""
+    args = ["exec", "--process", str(process_file)]
+    if detach:
+        args.append("--detach")
+    if tty:
+        args.append("--tty")
+    if pid_file:
+        args += ["--pid-file", str(pid_file)]
+    return args
 
 
 def exec_failure(stderr: str, what: str) -> EngineError | None:
@@ -308,14 +313,7 @@ class InProcess:
     def exec_argv(self, cid: str, process_file: Path, detach: bool = False, tty: bool = False,
                   pid_file: Path | None = None) -> list[str]:
         """`virtlab-runtime exec` (runc's command line)."""
-        args = [*self._cli(), "--root", self.root, "exec", "--process", str(process_file)]
-        if detach:
-            args.append("--detach")
-        if tty:
-            args.append("--tty")
-        if pid_file:
-            args += ["--pid-file", str(pid_file)]
-        return [*args, cid]
+        return [*self._cli(), "--root", self.root, *_exec_args(process_file, detach, tty, pid_file), cid]
 
     def update(self, cid: str, resources: dict[str, Any]) -> None:
         """New limits through the runtime's cgroup manager."""
