@@ -165,14 +165,19 @@ def _ports(rec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def teardown(engine: Any, rec: dict[str, Any]) -> None:
-    """Detach from the network and drop the netns (idempotent)."""
+    """Drop the netns and detach from the network (idempotent).
+
+    The netns goes first: with the container's processes gone, its bind mount is the last
+    reference, and the kernel then deletes the veth pair with the namespace, so the detach
+    only releases the address, the ports and the hosts entries.
+    """
     net = rec["Norm"]["network"]
-    if net not in ("none", "host"):
-        with contextlib.suppress(EngineError):
-            _manager(engine).detach(rec["Id"])
     if net != "host":
         # from the ID, not the record: a start killed before it saved NetnsPath made one too
         _drop_netns(netns_path(rec["Id"]))
+    if net not in ("none", "host"):
+        with contextlib.suppress(EngineError):
+            _manager(engine).detach(rec["Id"], netns_dropped=True)
 
 
 def gc(engine: Any, gone: str) -> None:

@@ -1,7 +1,8 @@
 """Bridge networking for virtlab's containers: networks, IPAM, veth pairs, published ports, hosts files.
 
 The public names are imported lazily so that `import runtime.network` costs nothing;
-pyroute2 (about 90 ms) is loaded only when a link is actually created or removed.
+pyroute2's rtnetlink codecs (about 20 ms, see netlink.py) are loaded only when a link is
+actually created or removed.
 
     from runtime.network import NetworkManager, PortSpec
     nm = NetworkManager(root / "network")

@@ -14,9 +14,12 @@ NetworkError
  +-- NetnsError             the container's network namespace cannot be used
  +-- FirewallError          nftables/iptables refused our rules
  +-- LinkError              netlink refused a link, address or route operation
+      +-- NetlinkError     the kernel's errno for one request (runtime/network/netlink.py)
 """
 
 from __future__ import annotations
+
+import os
 
 
 class NetworkError(Exception):
@@ -83,3 +86,11 @@ class FirewallError(NetworkError):
 
 class LinkError(NetworkError):
     """A netlink operation (link, address, route) failed."""
+
+
+class NetlinkError(LinkError):
+    """The kernel refused one netlink request; `code` is its errno."""
+
+    def __init__(self, code: int):
+        super().__init__(os.strerror(code))
+        self.code = code

@@ -1,10 +1,11 @@
-"""Linux links through pyroute2: bridges, veth pairs, and addresses inside a container's netns.
+"""Linux links through netlink: bridges, veth pairs, and addresses inside a container's netns.
 
-pyroute2 costs about 90 ms to import, so this module is imported only when a link is
-really touched (never for `--network none`). One IPRoute socket on the host is kept per
-NetworkManager. Inside a container's netns we open a netlink socket from a short-lived
-thread that setns()es into it (network namespaces are per thread), instead of pyroute2's
-default of forking a child per namespace, and no `ip` process is ever spawned.
+The requests are pyroute2's message classes on a plain socket (runtime/network/netlink.py
+says why), imported only when a link is really touched (never for `--network none`). One
+socket on the host is kept per NetworkManager. Inside a container's netns we open a netlink
+socket from a short-lived thread that setns()es into it (network namespaces are per thread),
+instead of pyroute2's default of forking a child per namespace, and no `ip` process is ever
+spawned.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ import os
 import socket
 import threading
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
-from runtime.network.errors import BridgeFull, LinkError, NetnsError
+from runtime.network.errors import BridgeFull, LinkError, NetlinkError, NetnsError
+from runtime.network.netlink import Netlink
 
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
@@ -101,11 +100,11 @@ class Links:
     """Link operations on the host, plus configuration inside container namespaces."""
 
     def __init__(self) -> None:
-        self.ipr = IPRoute(groups=0)
+        self.nl = Netlink()
 
     def close(self) -> None:
         """Release the netlink socket."""
-        self.ipr.close()
+        self.nl.close()
 
     def index(self, name: str) -> int | None:
         """Interface index of a host link, or None (read from sysfs: no netlink round trip)."""
@@ -120,24 +119,25 @@ class Links:
     def create_bridge(self, name: str, gateway: str, prefixlen: int, alias: str, route_localnet: bool) -> None:
         """Create and bring up a bridge holding the gateway address; remove it again on failure."""
         try:
-            self.ipr.link("add", ifname=name, kind="bridge")
+            self.nl.add_bridge(name)
         except NetlinkError as exc:
             if exc.code == errno.EEXIST:
                 raise LinkError(f"cannot create bridge {name}: a link with that name already exists") from None
             raise _fail(f"cannot create bridge {name}", exc) from None
         try:
             idx = self.index(name)
+            assert idx is not None  # just created
             # The kernel ignores IFLA_IFALIAS on RTM_NEWLINK; set it afterwards. It marks the
             # link as this store's, so gc and teardown never delete another store's links.
-            self.ipr.link("set", index=idx, ifalias=alias[:250])
-            self.ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            self.nl.set_alias(idx, alias[:250])
+            self.nl.add_address(idx, gateway, prefixlen)
             _no_ipv6(name)
             if route_localnet:
                 # Lets DNAT-ed 127.0.0.1 traffic leave on this bridge (see firewall.py); per-interface,
                 # so it vanishes with the bridge and no global sysctl changes.
                 with open(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "w") as f:
                     f.write("1")
-            self.ipr.link("set", index=idx, state="up")
+            self.nl.set_up(idx)
         except BaseException:
             self.delete_link(name)
             raise
@@ -145,7 +145,7 @@ class Links:
     def delete_link(self, name: str) -> bool:
         """Delete a host link (a veth takes its peer along); False when it was not there."""
         try:
-            self.ipr.link("del", ifname=name)
+            self.nl.delete(name)
             return True
         except NetlinkError as exc:
             if exc.code in (errno.ENODEV, errno.ENOENT):
@@ -175,10 +175,7 @@ class Links:
                 "put further containers on another network"
             )
         try:
-            self.ipr.link(
-                "add", ifname=host_name, kind="veth", master=br,
-                peer={"ifname": ifname, "net_ns_fd": netns_fd, "address": mac},
-            )
+            self.nl.add_veth(host_name, br, ifname, netns_fd, mac)
         except NetlinkError as exc:
             if exc.code == errno.EXFULL:
                 raise BridgeFull(f"bridge {bridge} is full ({BR_MAX_PORTS} ports, BR_PORT_BITS=10)") from None
@@ -187,7 +184,10 @@ class Links:
             raise _fail(f"cannot create veth {host_name}", exc) from None
         try:
             _no_ipv6(host_name)  # before it goes up: a bridge port needs no address of its own
-            self.ipr.link("set", index=self.index(host_name), state="up")
+            idx = self.index(host_name)
+            if idx is None:
+                raise NetlinkError(errno.ENODEV)
+            self.nl.set_up(idx)
         except NetlinkError as exc:
             self.delete_link(host_name)
             raise _fail(f"cannot bring up {host_name}", exc) from None
@@ -208,17 +208,17 @@ class Links:
 
     def configure_netns(self, sock: socket.socket, ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
         """Through a socket in the netns: the address on `ifname`, it and lo up, a default route via the gateway."""
-        ns = IPRoute(fileno=sock.detach(), groups=0)
+        ns = Netlink(sock)
         try:
-            idx = ns.link_lookup(ifname=ifname)
-            if not idx:
+            idx = ns.link_index(ifname)
+            if idx is None:
                 raise LinkError(f"{ifname} did not appear in the container's network namespace")
-            ns.addr("add", index=idx[0], address=ip, prefixlen=prefixlen)
-            ns.link("set", index=idx[0], state="up")
-            ns.link("set", index=LOOPBACK_IFINDEX, state="up")
+            ns.add_address(idx, ip, prefixlen)
+            ns.set_up(idx)
+            ns.set_up(LOOPBACK_IFINDEX)
             if gateway:
                 try:
-                    ns.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx[0])
+                    ns.add_default_route(gateway, idx)
                 except NetlinkError as exc:
                     if exc.code != errno.EEXIST:  # a second network: the first one's default route stays
                         raise

@@ -114,16 +114,24 @@ def test_default_bridge_reaches_by_ip_but_not_by_name_as_docker(nm, netns):
     assert "one" in nm.hosts_for(A)
 
 
-def test_default_bridge_is_made_on_demand_and_removed_with_its_last_endpoint(nm, netns):
+def test_default_bridge_is_made_on_demand_kept_as_docker0_and_pruned_when_idle(nm, netns):
     bridge = nm.get("bridge")["bridge"]
-    n1 = netns()
+    assert bridge not in our_links(nm)
+    n1, n2 = netns(), netns()
     nm.attach(A, n1.path)
     assert os.path.exists(f"/sys/class/net/{bridge}")
     assert nm.firewall.exists()
     nm.detach(A)
-    assert not os.path.exists(f"/sys/class/net/{bridge}") or bridge not in our_links(nm)
-    assert not nm.firewall.exists()
+    assert our_links(nm) == {bridge}  # kept for the next container, as docker keeps docker0
+    assert nm.firewall.exists()
+    nm.attach(B, n2.path)
+    assert nm.prune() == []  # in use: stays, and the default network is never listed as removed
+    assert bridge in our_links(nm)
+    nm.detach(B)
+    assert nm.prune() == []
     assert our_links(nm) == set()
+    assert not nm.firewall.exists()
+    assert nm.get("bridge")["bridge"] == bridge  # the record stays; the next attach makes it again
 
 
 def test_everything_is_removed_on_detach_and_remove(nm, netns):
@@ -137,6 +145,7 @@ def test_everything_is_removed_on_detach_and_remove(nm, netns):
     nm.detach(A)  # idempotent
     nm.detach(B)
     nm.remove("lab")
+    nm.prune()  # the idle default bridge
     assert host_links() == before
     assert our_links(nm) == set()
     assert not nm.firewall.exists()
@@ -156,7 +165,7 @@ def test_detach_after_the_namespace_died(nm, netns):
         time.sleep(0.05)
     nm.detach(A)
     assert nm.endpoints(A) == []
-    assert our_links(nm) == set()
+    assert our_links(nm) == {nm.get("bridge")["bridge"]}
 
 
 def test_network_rm_while_in_use_fails_clearly(nm, netns):
@@ -307,7 +316,7 @@ def test_gc_removes_what_a_crash_left(nm, netns):
     # and containers that are gone lose their endpoints
     report = nm.gc([])
     assert report["endpoints"]
-    assert our_links(nm) == set()
+    assert our_links(nm) == {nm.get("bridge")["bridge"]}  # the default bridge is no leftover
     assert nm.gc([]) == {}
 
 
@@ -415,9 +424,9 @@ def test_a_process_killed_mid_attach_leaves_nothing_gc_cannot_remove(nm, netns, 
     report = nm.gc([])
     assert report["endpoints"]
     assert veth not in host_links()
-    assert our_links(nm) == set()
+    assert our_links(nm) == {nm.get("bridge")["bridge"]}
     assert nm.store.all_endpoints() == [] and nm.store.ports() == []
-    assert not nm.firewall.exists()
+    assert nm.firewall.chains() == set()
     assert os.listdir(nm.store.hosts_dir) == []
     assert nm.gc([]) == {}
 
