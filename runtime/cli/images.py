@@ -130,8 +130,18 @@ def _image_rows(store, all_: bool, digests: bool, no_trunc: bool) -> list[dict]:
     return rows
 
 
-def _images_impl(ctx: click.Context, repository: str | None, quiet: bool, all_: bool, digests: bool,
-                 no_trunc: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
+@click.command("images")
+@click.argument("repository", required=False)
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all images (also untagged ones).")
+@click.option("--digests", is_flag=True, help="Show digests.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--format", "fmt", help="'table', 'json', or a Go-like template such as '{{.Repository}}:{{.Tag}}'.")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter: dangling=true|false, reference=PATTERN.")
+@click.pass_context
+def images(ctx: click.Context, repository: str | None, quiet: bool, all_: bool, digests: bool,
+           no_trunc: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
+    """List images."""
     store = _store(ctx)
     rows = _image_rows(store, all_, digests, no_trunc)
     if repository:
@@ -162,41 +172,6 @@ def _images_impl(ctx: click.Context, repository: str | None, quiet: bool, all_: 
         columns.append(("Digest", "DIGEST"))
     columns += [("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("Size", "SIZE")]
     print_rows(rows, columns, fmt)
-
-
-_images_options = [
-    click.argument("repository", required=False),
-    click.option("-q", "--quiet", is_flag=True, help="Only show image IDs."),
-    click.option("-a", "--all", "all_", is_flag=True, help="Show all images (also untagged ones)."),
-    click.option("--digests", is_flag=True, help="Show digests."),
-    click.option("--no-trunc", is_flag=True, help="Don't truncate output."),
-    click.option("--format", "fmt", help="'table', 'json', or a Go-like template such as '{{.Repository}}:{{.Tag}}'."),
-    click.option("-f", "--filter", "filters", multiple=True, help="Filter: dangling=true|false, reference=PATTERN."),
-]
-
-
-def _with_options(options):
-    def deco(f):
-        for opt in reversed(options):
-            f = opt(f)
-        return f
-    return deco
-
-
-@click.command("images")
-@_with_options(_images_options)
-@click.pass_context
-def images(ctx, repository, quiet, all_, digests, no_trunc, fmt, filters):
-    """List images."""
-    _images_impl(ctx, repository, quiet, all_, digests, no_trunc, fmt, filters)
-
-
-@click.command("ls")
-@_with_options(_images_options)
-@click.pass_context
-def image_ls(ctx, repository, quiet, all_, digests, no_trunc, fmt, filters):
-    """List images."""
-    _images_impl(ctx, repository, quiet, all_, digests, no_trunc, fmt, filters)
 
 
 # ---------------------------------------------------------------- import
@@ -286,7 +261,12 @@ def tag(ctx, source, target):
     store.tag(img, target)
 
 
-def _rmi_impl(ctx, images_, force):
+@click.command("rmi")
+@click.argument("images_", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("-f", "--force", is_flag=True, help="Force removal of images used by containers.")
+@click.pass_context
+def rmi(ctx, images_, force):
+    """Remove one or more images."""
     from runtime.image import reference
 
     store = _store(ctx)
@@ -308,26 +288,6 @@ def _rmi_impl(ctx, images_, force):
         except ImageError as exc:
             errors.append(str(exc))
     _fail_many(errors)
-
-
-_rmi_args = [click.argument("images_", nargs=-1, required=True, metavar="IMAGE..."),
-             click.option("-f", "--force", is_flag=True, help="Force removal of images used by containers.")]
-
-
-@click.command("rmi")
-@_with_options(_rmi_args)
-@click.pass_context
-def rmi(ctx, images_, force):
-    """Remove one or more images."""
-    _rmi_impl(ctx, images_, force)
-
-
-@click.command("rm")
-@_with_options(_rmi_args)
-@click.pass_context
-def image_rm(ctx, images_, force):
-    """Remove one or more images."""
-    _rmi_impl(ctx, images_, force)
 
 
 # ------------------------------------------------------- inspect / history
@@ -701,8 +661,8 @@ def system():
     """Manage virtlab (df, prune)."""
 
 
-image.add_command(image_ls)
-image.add_command(image_rm)
+image.add_command(images, "ls")  # docker's names for `images` and `rmi`
+image.add_command(rmi, "rm")
 image.add_command(image_prune)
 image.add_command(image_inspect)
 image.add_command(image_build)
