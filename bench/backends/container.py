@@ -129,6 +129,19 @@ class ContainerBackend(Backend):
             return (False, "needs root (namespaces, overlayfs, cgroups)")
         return (True, "virtlab engine (runtime.engine + runtime.oci)")
 
+    def cleanup(self) -> None:
+        """Destroy the live containers, then take down the default bridge if no container uses it.
+
+        The engine keeps the default bridge between containers, as docker keeps docker0; a
+        benchmark run leaves the host as it found it.
+        """
+        super().cleanup()
+        if (Path(self.root) / "network").is_dir():
+            from runtime.network import NetworkManager
+
+            with NetworkManager(Path(self.root) / "network") as nm:
+                nm.drop_idle_default_bridge()
+
     def info(self) -> dict[str, Any]:
         """How containers are run."""
         return {"kind": self.kind, "engine": "runtime.engine",

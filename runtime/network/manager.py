@@ -329,17 +329,25 @@ class NetworkManager:
         """
         removed = []
         with self.store.locked():
+            self._drop_idle_default_bridge()
             for rec in self.store.networks():
-                if rec.get("default"):
-                    self._drop_bridge_if_idle(rec)
-                    continue
-                if self.store.has_members(rec["id"]):
+                if rec.get("default") or self.store.has_members(rec["id"]):
                     continue
                 self._delete_bridge(rec)
                 self.store.drop_network(rec["id"])
                 removed.append(rec["name"])
             self._drop_table_if_unused()
         return removed
+
+    def drop_idle_default_bridge(self) -> None:
+        """Take down the default network's bridge (and the firewall table with the last bridge) if no container uses it."""
+        with self.store.locked():
+            self._drop_idle_default_bridge()
+
+    def _drop_idle_default_bridge(self) -> None:
+        for rec in self.store.networks():
+            if rec.get("default"):
+                self._drop_bridge_if_idle(rec)
 
     def inspect(self, name_or_id: str) -> dict:
         """One network in docker's `network inspect` shape."""

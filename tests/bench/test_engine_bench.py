@@ -154,6 +154,10 @@ def _interleaved(tmp_path: Path, commands, runs: int, host_guard=None) -> dict[s
                     times[name].append(_timed(argv))
         finally:
             pod.teardown()
+            if (root / "network").is_dir():  # the default bridge stays between runs, as docker0
+                from runtime.network import NetworkManager
+
+                NetworkManager(root / "network").teardown()
     return times
 
 
