@@ -60,7 +60,10 @@ SECCOMP_SYS_ADMIN = [
 class ContainerSpec(Value):
     """What to run and how: docker run's flags as values (strings are parsed by normalise()).
 
-    A list or dict field given as None (the default) starts empty.
+    A list or dict field given as None (the default) starts empty. The fields are named in
+    `__slots__` and again in `__init__`'s typed signature, which mypy checks every caller against
+    (a generated `__init__` would not be); a field missing from `__slots__` fails on the first
+    construction. runtime.cli.runcore.spec() fills them from runopts' table.
     """
 
     __slots__ = (
