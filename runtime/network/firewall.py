@@ -10,6 +10,9 @@ one `delete table`:
     c_<hash>    the container's DNAT rules
     postrouting masquerade loopback-sourced, DNAT-ed traffic leaving on our bridges
     guard       raw prerouting: drop 127.0.0.0/8 arriving on our bridges/veths
+    isolate     filter forward: drop what one of the store's bridges routes to any other
+                virtlab bridge (docker's DOCKER-ISOLATION; matters only on a host with
+                ip_forward=1), rewritten whenever the store's set of bridges changes
 
 The loopback path (curl 127.0.0.1:HOSTPORT) is kernel-only: OUTPUT DNAT, route_localnet=1 on
 our bridges (scoped to those interfaces, gone with them) and a masquerade so the container
@@ -45,6 +48,12 @@ class PortRule:
 def store_tag(store_path: str) -> str:
     """8 hex chars naming one store root's firewall objects."""
     return hashlib.sha256(store_path.encode()).hexdigest()[:8]
+
+
+def _check_ifname(name: str) -> None:
+    """Interface names go into rule text: only what the kernel and virtlab's own names use."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", name):
+        raise FirewallError(f"refusing interface name {name!r} in a firewall rule")
 
 
 def chain_of(container_id: str) -> str:
@@ -97,6 +106,17 @@ class NftFirewall:
         lines.append("}")
         return "\n".join(lines) + "\n"
 
+    def isolate_script(self, bridges: list[str]) -> str:
+        """The isolate chain (made if missing: tables of older versions lack it) for these bridges."""
+        t = self.table
+        others = ", ".join(f'"{pat}"' for pat in BRIDGE_PATTERNS[:2])
+        lines = [f"add chain ip {t} isolate {{ type filter hook forward priority filter; policy accept; }}",
+                 f"flush chain ip {t} isolate"]
+        for br in bridges:
+            _check_ifname(br)
+            lines.append(f'add rule ip {t} isolate iifname "{br}" oifname != "{br}" oifname {{ {others} }} drop')
+        return "\n".join(lines) + "\n"
+
     def add_script(self, container_id: str, rules: list[PortRule]) -> str:
         """Create the container's chain, its DNAT rules and the jump to it."""
         t, c = self.table, chain_of(container_id)
@@ -135,6 +155,10 @@ class NftFirewall:
         """Create the table and hook chains unless present (caller holds the store lock)."""
         if not self.exists():
             self._run(self.base_script())
+
+    def isolate(self, bridges: list[str]) -> None:
+        """Drop traffic routed from each of `bridges` to any other virtlab bridge (the table must exist)."""
+        self._run(self.isolate_script(bridges))
 
     def add_ports(self, container_id: str, rules: list[PortRule]) -> dict:
         """Install the container's DNAT rules; returns state for remove_ports (the jump's handle)."""
@@ -272,6 +296,8 @@ class IptablesFirewall:
         self.ports_chain = f"{self.prefix}_PORTS"
         self.post_chain = f"{self.prefix}_POST"
         self.guard_chain = f"{self.prefix}_GUARD"
+        self.iso_chain = f"{self.prefix}_ISO"  # filter FORWARD: -i OURS ! -o OURS -> ISO2
+        self.iso2_chain = f"{self.prefix}_ISO2"  # -o any virtlab bridge -> DROP (docker's two stages)
 
     def container_chain(self, container_id: str) -> str:
         """Per-container nat chain (iptables allows 28 chars): VL<tag>_c<12 hex>."""
@@ -296,6 +322,27 @@ class IptablesFirewall:
             cmds.append(["-t", "raw", "-A", g, "-i", pat, "-s", "127.0.0.0/8", "-j", "DROP"])
             cmds.append(["-t", "raw", "-A", g, "-i", pat, "-d", "127.0.0.0/8", "-j", "DROP"])
         return cmds
+
+    def isolate_commands(self, bridges: list[str]) -> list[list[str]]:
+        """iptables argv lists rewriting the two isolation chains for these bridges (both must exist)."""
+        iso, iso2 = self.iso_chain, self.iso2_chain
+        cmds = [["-t", "filter", "-F", iso], ["-t", "filter", "-F", iso2]]
+        for br in bridges:
+            _check_ifname(br)
+            cmds.append(["-t", "filter", "-A", iso, "-i", br, "!", "-o", br, "-j", iso2])
+        for pat in ("virtlab0", "vlbr-+"):
+            cmds.append(["-t", "filter", "-A", iso2, "-o", pat, "-j", "DROP"])
+        return cmds
+
+    def isolate(self, bridges: list[str]) -> None:
+        """Drop traffic routed from each of `bridges` to any other virtlab bridge."""
+        for chain in (self.iso_chain, self.iso2_chain):
+            if not self._ipt(["-t", "filter", "-S", chain], check=False):
+                self._ipt(["-t", "filter", "-N", chain])
+        if not self._ipt(["-t", "filter", "-C", "FORWARD", "-j", self.iso_chain], check=False):
+            self._ipt(["-t", "filter", "-I", "FORWARD", "-j", self.iso_chain])
+        for cmd in self.isolate_commands(bridges):
+            self._ipt(cmd)
 
     def add_commands(self, container_id: str, rules: list[PortRule]) -> list[list[str]]:
         """iptables argv lists for one container's DNAT rules."""
@@ -378,7 +425,10 @@ class IptablesFirewall:
         for c in self.chains():
             self._ipt(["-t", "nat", "-F", c], check=False)
             self._ipt(["-t", "nat", "-X", c], check=False)
-        for chain, table in ((p, "nat"), (post, "nat"), (g, "raw")):
+        while self._ipt(["-t", "filter", "-D", "FORWARD", "-j", self.iso_chain], check=False):
+            pass
+        for chain, table in ((p, "nat"), (post, "nat"), (g, "raw"), (self.iso_chain, "filter"),
+                             (self.iso2_chain, "filter")):
             self._ipt(["-t", table, "-F", chain], check=False)
             self._ipt(["-t", table, "-X", chain], check=False)
 

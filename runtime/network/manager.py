@@ -404,10 +404,28 @@ class NetworkManager:
         except BaseException:
             self._drop_table_if_unused()
             raise
+        try:
+            self._isolate(rec["bridge"])  # `create` saves the record only after this
+        except BaseException:
+            self._delete_bridge(rec)
+            self._drop_table_if_unused()
+            raise
 
     def _delete_bridge(self, rec: dict) -> None:
         if self._bridge_exists(rec) and self._owns_link(rec["bridge"]):
             self.links.delete_link(rec["bridge"])
+            self._isolate()
+
+    def _isolate(self, adding: str | None = None) -> None:
+        """Rewrite the forward rules that keep the store's bridges apart (docker's DOCKER-ISOLATION).
+
+        They matter on a host that forwards IPv4 (docker, podman's CNI and libvirt turn it on):
+        there the host would route between two networks' bridges. No table: nothing to keep apart.
+        """
+        fw = self._firewall_or_none()
+        if fw is not None and fw.exists():
+            ours = {r["bridge"] for r in self.store.networks() if self._owns_link(r["bridge"])}
+            fw.isolate(sorted(ours | ({adding} if adding else set())))
 
     def _owns_link(self, name: str) -> bool:
         """True when the link's ifalias says this store made it (never delete another store's link)."""

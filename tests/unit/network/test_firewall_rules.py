@@ -81,3 +81,33 @@ def test_table_comment_fits_nft_limit_for_long_store_paths():
     comment = [line for line in s.splitlines() if "comment" in line][0]
     text = comment.split('"')[1]
     assert len(text) <= 127 and text.endswith("/network")
+
+
+def test_isolation_drops_what_one_bridge_routes_to_another_virtlab_bridge():
+    s = NftFirewall("/r/network").isolate_script(["virtlab0", "vlbr-0123456789"])
+    assert "type filter hook forward priority filter; policy accept;" in s
+    assert s.index("flush chain") < s.index("add rule")  # rewritten, never appended twice
+    assert 'iifname "vlbr-0123456789" oifname != "vlbr-0123456789" oifname { "virtlab0", "vlbr-*" } drop' in s
+    assert 'iifname "virtlab0" oifname != "virtlab0"' in s
+    assert "add rule" not in NftFirewall("/r/network").isolate_script([])  # no bridges: an empty chain
+
+
+def test_iptables_isolation_in_two_stages_as_docker():
+    fw = IptablesFirewall("/r/network")
+    cmds = fw.isolate_commands(["vlbr-0123456789"])
+    assert cmds[0] == ["-t", "filter", "-F", fw.iso_chain]
+    assert ["-t", "filter", "-A", fw.iso_chain, "-i", "vlbr-0123456789", "!", "-o", "vlbr-0123456789", "-j",
+            fw.iso2_chain] in cmds
+    assert ["-t", "filter", "-A", fw.iso2_chain, "-o", "vlbr-+", "-j", "DROP"] in cmds
+
+
+def test_an_interface_name_cannot_inject_rules():
+    import pytest
+
+    from runtime.network.errors import FirewallError
+
+    for bad in ['x" drop; flush ruleset; "', "a b", "", "x" * 16]:
+        with pytest.raises(FirewallError, match="refusing interface name"):
+            NftFirewall("/r/network").isolate_script([bad])
+        with pytest.raises(FirewallError):
+            IptablesFirewall("/r/network").isolate_commands([bad])
