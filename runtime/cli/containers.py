@@ -754,12 +754,18 @@ def container_prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -
     if not force and not click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"):
         return
     match, _ = _filters(filters)
+    total = prune_stopped(eng, match)
+    click.echo(f"Total reclaimed space: {fmt.bytes_decimal(total)}")
+
+
+def prune_stopped(eng: Any, match: Any = None) -> int:
+    """Remove the stopped containers (those `match(record)` accepts), list them as docker does; returns bytes freed."""
+    from runtime.engine.engine import _du
+
     total = 0
     removed = []
     for c in eng.list(all=True):
-        if c.status in ("exited", "created", "dead") and match(c.record):
-            from runtime.engine.engine import _du
-
+        if c.status in ("exited", "created", "dead") and (match is None or match(c.record)):
             total += _du(eng.store.path(c.id) / "upper")
             eng.remove(c.id)
             removed.append(c.id)
@@ -768,7 +774,7 @@ def container_prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -
         for cid in removed:
             click.echo(cid)
         click.echo("")
-    click.echo(f"Total reclaimed space: {fmt.bytes_decimal(total)}")
+    return total
 
 
 for _cmd, _name in ((create, "create"), (run, "run"), (start, "start"), (stop, "stop"), (restart, "restart"),

@@ -638,13 +638,20 @@ def system_df(ctx, verbose):
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
 @click.pass_context
 def system_prune(ctx, all_, force):
-    """Remove dangling (with -a: unused) images, unreachable layers and interrupted downloads."""
+    """Remove stopped containers, unused networks, dangling (with -a: unused) images and unreachable layers."""
     if not force:
-        click.confirm("WARNING! This will remove:\n  - all dangling images\n  - unreferenced layers and interrupted "
-                      "downloads\nAre you sure you want to continue?", abort=True)
+        images = "all images without at least one container associated to them" if all_ else "all dangling images"
+        click.confirm("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one "
+                      f"container\n  - {images}\n  - unreferenced layers and interrupted downloads\n"
+                      "Are you sure you want to continue?", abort=True)
+    from runtime.cli.containers import _engine, prune_stopped
+    from runtime.cli.network import prune_unused
+
+    freed = prune_stopped(_engine(ctx))  # first: images they used become unused
+    prune_unused(ctx)
     store = _store(ctx)
-    actions, freed = store.prune(all_unused=all_)
-    freed += store.gc(partial=True)
+    actions, image_bytes = store.prune(all_unused=all_)
+    freed += image_bytes + store.gc(partial=True)
     _print_pruned(actions, freed)
 
 

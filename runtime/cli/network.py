@@ -220,16 +220,22 @@ def inspect(ctx, names, fmt) -> None:
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
 @click.pass_context
 def prune(ctx, force) -> None:
-    """Remove all unused user-defined networks."""
+    """Remove all unused user-defined networks (and take down the default bridge if no container uses it)."""
     if not force:
         click.confirm("WARNING! This will remove all custom networks not used by at least one container.\n"
                       "Are you sure you want to continue?", abort=True)
+    prune_unused(ctx)
+
+
+def prune_unused(ctx: click.Context) -> None:
+    """NetworkManager.prune(), listed as docker lists it."""
     with _manager(ctx) as nm:
         removed = nm.prune()
     if removed:
         click.echo("Deleted Networks:")
         for name in removed:
             click.echo(name)
+        click.echo("")
 
 
 def _running_container(ctx: click.Context, ref: str) -> dict:

@@ -277,3 +277,26 @@ def test_hostile_image_config_is_data(vl, store_root):
     assert vl("stop", "-t", "1", cid).returncode == 0
     vl("rm", "-f", cid, base)
     vl("rmi", "hostile:wd", "hostile:sig")
+
+
+def test_system_prune_removes_stopped_containers_unused_networks_and_the_idle_default_bridge(vl, store_root):
+    from runtime.network import NetworkManager
+
+    running = vl("run", "-d", "--network", "none", "busybox", "sleep", "60").stdout.strip()
+    stopped = vl("run", "-d", "busybox", "true").stdout.strip()  # on the default bridge
+    assert vl("wait", stopped).stdout.strip() == "0"
+    assert vl("network", "create", "unused").returncode == 0
+    bridge = NetworkManager(store_root / "network").get("bridge")["bridge"]
+    assert os.path.exists(f"/sys/class/net/{bridge}")  # kept after its last container stopped, as docker0
+    r = vl("system", "prune", "-f")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert f"Deleted Containers:\n{stopped}\n" in out and running not in out
+    assert "Deleted Networks:\nunused\n" in out
+    assert "Total reclaimed space:" in out
+    assert vl("ps", "-aq", "--no-trunc").stdout.split() == [running]
+    assert "unused" not in vl("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert not os.path.exists(f"/sys/class/net/{bridge}")
+    r = vl("system", "prune")  # no -f and no terminal: docker's prompt, answered no
+    assert r.returncode != 0 and "stopped containers" in r.stdout
+    assert vl("ps", "-aq", "--no-trunc").stdout.split() == [running]
