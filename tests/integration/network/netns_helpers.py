@@ -88,3 +88,19 @@ def tcp_serving(ns: Netns, port: int, reply: str) -> Iterator[subprocess.Popen]:
 def have(tool: str) -> bool:
     """True when a host tool exists."""
     return shutil.which(tool) is not None
+
+
+def run_isolated(script: str, *args: str, timeout: float = 180) -> dict[str, str]:
+    """Run a script of this folder as `script ARGS... REPO` in a network and mount namespace of its own.
+
+    Its sysctls and firewall rules exist only there (the host's are never touched) and die with
+    it even if it fails. Returns its `key value` output lines as a dict.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(here)))
+    argv = " ".join([PY, os.path.join(here, script), *args, repo])
+    r = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
+                        f"mount -t sysfs none /sys && exec {argv}"], capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from netns_helpers import run_isolated
 
 pytestmark = pytest.mark.root
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
 
 
 @pytest.mark.parametrize("kind", ["nftables", "iptables"])
@@ -21,12 +16,7 @@ def test_networks_do_not_reach_each_other_through_a_forwarding_host(kind, tmp_pa
     tool = "nft" if kind == "nftables" else "iptables"
     if not shutil.which(tool):
         pytest.skip(f"{tool} is not installed")
-    script = (f"mount -t sysfs none /sys && exec {sys.executable} {HERE / 'isolated_forwarding.py'} {kind} "
-              f"{tmp_path} {REPO}")
-    r = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c", script],
-                       capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr
-    out = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+    out = run_isolated("isolated_forwarding.py", kind, str(tmp_path))
     assert out["backend"] == kind
     assert out["same-network"] == "True"  # layer 2 on one bridge: untouched
     assert out["other-gateway"] == "True"  # the host's address on the other bridge: INPUT, not FORWARD
