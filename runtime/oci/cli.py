@@ -1,12 +1,13 @@
 """`virtlab-runtime`: runc's command line, parsed by hand to keep the start path lean.
 
 Only runtime/oci and the standard library are imported here, and each command
-imports what it needs when it runs (checked with `python -X importtime`).
+imports what it needs when it runs (checked with `python -X importtime`). No `os`:
+see runtime.oci.lpath.
 """
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
 VERSION = "0.1.0"
@@ -158,15 +159,15 @@ class Log:
             line = f'time="{stamp}" level={level} msg="{_quote(msg)}"'
         if self.path:
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = posix.open(self.path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o600)
                 try:
-                    os.write(fd, (line + "\n").encode())
+                    posix.write(fd, (line + "\n").encode())
                 finally:
-                    os.close(fd)
+                    posix.close(fd)
                 return
             except OSError:
                 pass
-        os.write(2, (line + "\n").encode())
+        posix.write(2, (line + "\n").encode())
 
 
 def _quote(msg: str) -> str:
@@ -246,4 +247,4 @@ def run() -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         code = code or 120  # like CPython when flushing stdout fails at exit
-    os._exit(code if isinstance(code, int) else 1)
+    posix._exit(code if isinstance(code, int) else 1)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see runtime.oci.lpath
 import sys
 
-from runtime.oci import container, state
+from runtime.oci import container, lpath, state
 from runtime.oci import ljson as json
 from runtime.oci.cli import UsageError
 from runtime.oci.errors import OCIError, SpecError, StateError
@@ -33,7 +33,7 @@ def _create_options(opts: dict, log, console_fd=None, subreaper=True):
 
 
 def _abs(path: str | None) -> str | None:
-    return os.path.abspath(path) if path else None
+    return lpath.abspath(path) if path else None
 
 
 def cmd_create(root: str, opts: dict, args: list[str], log) -> int:
@@ -41,7 +41,7 @@ def cmd_create(root: str, opts: dict, args: list[str], log) -> int:
     cid = _one_id(args, "create")
     from runtime.oci.create import create
 
-    create(root, cid, opts.get("bundle") or os.getcwd(), _create_options(opts, log, subreaper=False))
+    create(root, cid, opts.get("bundle") or posix.getcwd(), _create_options(opts, log, subreaper=False))
     return 0
 
 
@@ -89,7 +89,7 @@ def cmd_run(root: str, opts: dict, args: list[str], log) -> int:
     from runtime.oci import runner
 
     cid = _one_id(args, "run")
-    bundle = opts.get("bundle") or os.getcwd()
+    bundle = opts.get("bundle") or posix.getcwd()
     if opts.get("detach"):
         from runtime.oci.create import create
 
@@ -206,10 +206,10 @@ def cmd_spec(root: str, opts: dict, args: list[str], log) -> int:
     from runtime.oci.spec import default_spec
 
     bundle = opts.get("bundle") or "."
-    path = os.path.join(bundle, "config.json")
-    if os.path.exists(path):
+    path = lpath.join(bundle, "config.json")
+    if lpath.exists(path):
         raise OCIError(f"File {path} exists. Remove it first")
-    if not os.path.isdir(bundle):
+    if not lpath.isdir(bundle):
         raise OCIError(f"cannot write {path}: {bundle} is not a directory")
     with open(path, "x") as f:
         f.write(json.dumps(default_spec(rootless=bool(opts.get("rootless"))), indent=2))
@@ -247,7 +247,7 @@ def cmd_install_launcher(root: str, opts: dict, args: list[str], log) -> int:
         raise UsageError("install-launcher needs a destination path")
     import runtime
 
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(runtime.__file__)))
+    pkg_parent = lpath.dirname(lpath.dirname(lpath.abspath(runtime.__file__)))
     # The base interpreter: with -S the venv adds nothing, and it skips pyvenv.cfg processing.
     python = getattr(sys, "_base_executable", None) or sys.executable
     text = (f"#!{python} -SI\n"
@@ -257,8 +257,8 @@ def cmd_install_launcher(root: str, opts: dict, args: list[str], log) -> int:
     tmp = args[0] + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
-    os.chmod(tmp, 0o755)
-    os.rename(tmp, args[0])
+    posix.chmod(tmp, 0o755)
+    posix.rename(tmp, args[0])
     return 0
 
 

@@ -7,10 +7,10 @@ verbs start fast; create lives in create.py, exec in execute.py.
 from __future__ import annotations
 
 import _signal as signal  # the C module: the signal package imports enum (~3 ms per start)
-import os
+import posix  # not os: see runtime.oci.lpath
 import time
 
-from runtime.oci import hooks, state  # hooks: a small module, its subprocess is lazy
+from runtime.oci import lpath, state
 from runtime.oci.errors import OCIError, StateError
 
 FIFO = "exec.fifo"
@@ -18,7 +18,7 @@ FIFO = "exec.fifo"
 
 def _reap(pid: int) -> None:
     try:
-        os.waitpid(pid, 0)
+        posix.waitpid(pid, 0)
     except ChildProcessError:
         pass
 
@@ -26,20 +26,20 @@ def _reap(pid: int) -> None:
 def _remove_dir(path: str) -> None:
     """Remove a container's state directory (flat: state.json, exec.fifo, temporaries)."""
     try:
-        names = os.listdir(path)
+        names = posix.listdir(path)
     except FileNotFoundError:
         return
     for name in names:
         try:
-            os.unlink(os.path.join(path, name))
+            posix.unlink(lpath.join(path, name))
         except IsADirectoryError:
             import shutil
 
-            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+            shutil.rmtree(lpath.join(path, name), ignore_errors=True)
         except FileNotFoundError:
             pass
     try:
-        os.rmdir(path)
+        posix.rmdir(path)
     except FileNotFoundError:
         pass
 
@@ -52,33 +52,42 @@ def start(root: str, container_id: str) -> dict:
     if not config.get("process"):
         _kill_and_wait(st)
         raise OCIError(f"cannot start container {container_id}: its config has no process")
-    if hooks.has(config.get("hooks"), "prestart"):
+    if _has_hooks(config, "prestart"):
         # The OCI spec runs prestart hooks as part of start, in the runtime namespace.
+        from runtime.oci import hooks
+
         try:
             hooks.run(config.get("hooks"), "prestart", state.hook_state(st))
         except OCIError:
             # The spec: stop the container and continue with delete (poststop hooks included).
             delete(root, container_id, force=True)
             raise
-    fifo = os.path.join(st["dir"], FIFO)
+    fifo = lpath.join(st["dir"], FIFO)
     try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = posix.open(fifo, posix.O_WRONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
     except OSError as e:  # ENXIO: nobody is waiting, the init is gone
         raise StateError(container_id, state.STOPPED, "start") if e.errno == 6 else \
             OCIError(f"cannot start container {container_id}: {e.strerror}") from None
     try:
-        os.write(fd, b"0")
+        posix.write(fd, b"0")
     finally:
-        os.close(fd)
-    os.unlink(fifo)
+        posix.close(fd)
+    posix.unlink(fifo)
     st["status"] = state.RUNNING
-    if hooks.has(config.get("hooks"), "poststart"):
+    if _has_hooks(config, "poststart"):
+        from runtime.oci import hooks
+
         hooks.run(config.get("hooks"), "poststart", state.hook_state(st), warn=_warn)
     return st
 
 
+def _has_hooks(config: dict, kind: str) -> bool:
+    """hooks.has for one kind, without importing the hooks module when there are none."""
+    return bool((config.get("hooks") or {}).get(kind))
+
+
 def _warn(message: str) -> None:
-    os.write(2, f"virtlab-runtime: warning: {message}\n".encode())
+    posix.write(2, f"virtlab-runtime: warning: {message}\n".encode())
 
 
 SIGNALS = {name[3:]: int(getattr(signal, name)) for name in dir(signal)
@@ -115,7 +124,7 @@ def kill(root: str, container_id: str, sig, all_processes: bool = False) -> None
             return
         for pid in mgr.pids():
             try:
-                os.kill(pid, num)
+                posix.kill(pid, num)
             except ProcessLookupError:
                 pass
         return
@@ -127,7 +136,7 @@ def signal_init(st: dict, num: int, operation: str) -> None:
     """Signal the container's init through a pidfd, after checking it is still our init (no pid reuse race)."""
     pid = st["pid"]
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = posix.pidfd_open(pid)
     except ProcessLookupError:
         raise StateError(st["id"], state.STOPPED, operation) from None
     except OSError:  # no pidfd (old kernel): a plain kill, checked just before
@@ -138,12 +147,12 @@ def signal_init(st: dict, num: int, operation: str) -> None:
         if pidfd >= 0:
             signal.pidfd_send_signal(pidfd, num)
         else:
-            os.kill(pid, num)
+            posix.kill(pid, num)
     except ProcessLookupError:
         raise StateError(st["id"], state.STOPPED, operation) from None
     finally:
         if pidfd >= 0:
-            os.close(pidfd)
+            posix.close(pidfd)
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
@@ -177,7 +186,9 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                 mgr.thaw()
     config = st.get("config") or {}
     try:
-        if hooks.has(config.get("hooks"), "poststop"):
+        if _has_hooks(config, "poststop"):
+            from runtime.oci import hooks
+
             st["status"] = state.STOPPED
             hooks.run(config.get("hooks"), "poststop", state.hook_state(st), warn=_warn)
     finally:
@@ -211,7 +222,7 @@ def _kill_and_wait(st: dict, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     poller = None
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = posix.pidfd_open(pid)
     except ProcessLookupError:
         return
     except OSError:
@@ -219,7 +230,7 @@ def _kill_and_wait(st: dict, timeout: float = 10.0) -> None:
     try:
         while state.proc_start_time(pid) == st.get("start_time"):
             try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
+                if posix.waitpid(pid, posix.WNOHANG)[0]:
                     return
             except ChildProcessError:
                 pass
@@ -238,7 +249,7 @@ def _kill_and_wait(st: dict, timeout: float = 10.0) -> None:
             poller.poll(2)
     finally:
         if pidfd >= 0:
-            os.close(pidfd)
+            posix.close(pidfd)
 
 
 def pause(root: str, container_id: str) -> None:
@@ -284,7 +295,7 @@ def ps(root: str, container_id: str) -> list[int]:
 
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
+    for name in posix.listdir("/proc"):
         if not name.isdigit():
             continue
         try:

@@ -110,8 +110,7 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
     finally:
         if unset_subreaper:
             _unset_subreaper()
-    st["status"] = state.CREATED
-    state.save(st)
+    st["status"] = state.CREATED  # state.json (saved while the init mounts) needs no update: see state.refresh
     if opts.pid_file:
         _write_pid_file(opts.pid_file, init_pid)
     return st
@@ -148,28 +147,29 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
         raise _child_error(msg, "container init failed before it started")
     init_pid = msg["pid"]
     born = bool(msg.get("born"))  # already in its cgroup2 dir
-    if init_pid != a_pid:
-        _reap(a_pid)
     st["pid"] = init_pid
+    self_join = mgr is not None and _init_can_join_itself(mgr, plan)
+    # The init's createContainer hooks may ask for the state: it must be saved before they run.
+    save_first = hooks.has(config.get("hooks"), "createContainer")
+    try:
+        if mgr is not None and not self_join:
+            mgr.add(init_pid, skip=(mgr.paths[""],) if born else ())
+        if not save_first:
+            # The init waits for nothing else: it mounts while we reap A (whose exit unmaps a whole
+            # interpreter) and record its start time.
+            _send_go(ch, mgr if self_join else None)
+    finally:
+        if init_pid != a_pid:
+            _reap(a_pid)
     st["start_time"] = state.proc_start_time(init_pid)
     proc = config.get("process") or {}
     if proc.get("oomScoreAdj") is not None:
         process.set_oom_score_adj(proc["oomScoreAdj"], str(init_pid))
-    self_join = mgr is not None and _init_can_join_itself(mgr, plan)
-    if mgr is not None and not self_join:
-        mgr.add(init_pid, skip=(mgr.paths[""],) if born else ())
-    # The init's createContainer hooks may ask for the state: it must have the pid before they run.
-    save_first = hooks.has(config.get("hooks"), "createContainer")
+    # The only save: `load` derives the status from the init and exec.fifo once the pid is known.
+    state.save(st)
     if save_first:
-        state.save(st)
+        _send_go(ch, mgr if self_join else None)
     join_error = None
-    if self_join:
-        ch.send(go=1, join=sorted({d for key, d in mgr.paths.items() if key}),
-                cgroup_dirs=sorted(set(mgr.paths.values())))
-    else:
-        ch.send(go=1)
-    if not save_first:
-        state.save(st)  # while the init mounts
     while True:
         msg = ch.recv()
         if msg is None or "error" in msg:
@@ -195,6 +195,15 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
             return init_pid
 
 
+def _send_go(ch: Channel, joiner) -> None:
+    """Let the init go on; with JOINER (a manager) it joins that manager's v1 cgroups itself."""
+    if joiner is None:
+        ch.send(go=1)
+        return
+    ch.send(go=1, join=sorted({d for key, d in joiner.paths.items() if key}),
+            cgroup_dirs=sorted(set(joiner.paths.values())))
+
+
 def _init_born_in_cgroup(config: dict, plan) -> bool:
     """True when A forks the init straight into its cgroup2 directory (Linux.fork_into_cgroup).
 
@@ -211,6 +220,7 @@ def _forks_init(plan) -> bool:
 
 def _fork_init(ch: Channel, h, birth: bool) -> tuple[int, bool]:
     """A forks B: into the cgroup2 dir P created when there is one; (pid, born there)."""
+    fd = -1
     if birth:
         msg = ch.recv()
         if not msg or "cgroup2" not in msg:
@@ -220,11 +230,29 @@ def _fork_init(ch: Channel, h, birth: bool) -> tuple[int, bool]:
                 fd = os.open(msg["cgroup2"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError:
                 fd = -1
-            if fd >= 0:
+    try:
+        return fork_into(h, fd)  # not born there (no clone3): P moves the init in
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def fork_into(h, cgroup2_fd: int, move_self=False) -> tuple[int, bool]:
+    """os.fork(), with the child born in the cgroup2 directory CGROUP2_FD (-1: none); (pid, born there).
+
+    The child is born there with clone3(CLONE_INTO_CGROUP) (Linux.fork_into_cgroup) and no process
+    is moved. Where the kernel cannot (before 5.7), a plain fork: with MOVE_SELF the caller first
+    moves itself there (the child follows), else the caller's parent moves the child later.
+    Used by create (A forks the init) and exec (C forks the process).
+    """
+    if cgroup2_fd >= 0:
+        try:
+            return h.fork_into_cgroup(cgroup2_fd), True
+        except SyscallError:
+            if move_self:
+                fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=cgroup2_fd)
                 try:
-                    return h.fork_into_cgroup(fd), True
-                except SyscallError:
-                    pass  # no clone3 or no CLONE_INTO_CGROUP (before 5.7): P moves the init in
+                    os.write(fd, b"0")
                 finally:
                     os.close(fd)
     return os.fork(), False

@@ -15,7 +15,14 @@ import os
 from runtime.oci import linux, namespaces, process, state
 from runtime.oci.channel import Channel
 from runtime.oci.container import _reap
-from runtime.oci.create import _become_subreaper, _child_error, _join_self, _unset_subreaper, _write_pid_file
+from runtime.oci.create import (
+    _become_subreaper,
+    _child_error,
+    _join_self,
+    _unset_subreaper,
+    _write_pid_file,
+    fork_into,
+)
 from runtime.oci.errors import ExecError, OCIError, SpecError, StateError, SyscallError
 
 _ORDER = ("user", "ipc", "uts", "network", "cgroup", "time", "pid", "mount")
@@ -110,7 +117,11 @@ def _exec_child(ch: Channel, st: dict, config: dict, proc, console_socket, stdio
         finally:
             for fd in fds.values():
                 os.close(fd)
-        pid = _fork_into(h, cgroup2_fd)
+        try:
+            pid, _ = fork_into(h, cgroup2_fd, move_self=True)  # where clone3 cannot, C moves there first
+        finally:
+            if cgroup2_fd >= 0:
+                os.close(cgroup2_fd)
         if pid:
             ch.send(pid=pid)
             os._exit(0)
@@ -144,23 +155,6 @@ def _join_cgroups(st: dict) -> int:
     if "" not in mgr.paths:
         return -1
     return os.open(mgr.paths[""], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # before setns(mnt)
-
-
-def _fork_into(h, cgroup2_fd: int) -> int:
-    """Fork D into the cgroup2 directory CGROUP2_FD; where clone3 cannot, C moves there first."""
-    if cgroup2_fd < 0:
-        return os.fork()
-    try:
-        return h.fork_into_cgroup(cgroup2_fd)
-    except SyscallError:
-        fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=cgroup2_fd)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
-        return os.fork()
-    finally:
-        os.close(cgroup2_fd)
 
 
 def _open_namespaces(st: dict) -> dict[str, int]:

@@ -8,9 +8,10 @@ is set by pause/resume. A status of ``creating`` is written while `create` works
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see runtime.oci.lpath
 
 from runtime.oci import ljson as json
+from runtime.oci import lpath
 from runtime.oci.errors import ContainerExists, ContainerNotFound, OCIError, SpecError, StateError
 
 CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", "paused", "stopped"
@@ -49,7 +50,7 @@ def check(state: dict, operation: str) -> None:
 
 def container_dir(root: str, container_id: str) -> str:
     """The state directory of a container."""
-    return os.path.join(root, validate_id(container_id))
+    return lpath.join(root, validate_id(container_id))
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -69,11 +70,13 @@ def proc_start_time(pid: int) -> int | None:
 
 def init_state(root: str, container_id: str, bundle: str, annotations: dict | None) -> dict:
     """Create ROOT/<id>/ (0700, failing if it exists) and return a fresh state in status creating."""
+    import os  # create imports it anyway
+
     os.makedirs(root, mode=0o711, exist_ok=True)
     path = container_dir(root, container_id)
     try:
         # 0711: a container root mapped to another uid (user namespace) must reach its exec.fifo.
-        os.mkdir(path, 0o711)
+        posix.mkdir(path, 0o711)
     except FileExistsError:
         raise ContainerExists(f"container {container_id} already exists") from None
     return {"ociVersion": OCI_VERSION, "id": container_id, "status": CREATING, "pid": 0,
@@ -82,24 +85,24 @@ def init_state(root: str, container_id: str, bundle: str, annotations: dict | No
 
 def save(state: dict) -> None:
     """Write state.json atomically."""
-    path = os.path.join(state["dir"], "state.json")
+    path = lpath.join(state["dir"], "state.json")
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600)
     try:
-        os.write(fd, json.dumps({k: v for k, v in state.items() if k != "dir"}).encode())
+        posix.write(fd, json.dumps({k: v for k, v in state.items() if k != "dir"}).encode())
     finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        posix.close(fd)
+    posix.rename(tmp, path)
 
 
 def load(root: str, container_id: str) -> dict:
     """Read a container's state and refresh its status; ContainerNotFound if there is none."""
     path = container_dir(root, container_id)
     try:
-        with open(os.path.join(path, "state.json"), "rb") as f:
+        with open(lpath.join(path, "state.json"), "rb") as f:
             state = json.loads(f.read())
     except FileNotFoundError:
-        if os.path.isdir(path):
+        if lpath.isdir(path):
             # create is still working, or died before its first save
             return {"ociVersion": OCI_VERSION, "id": container_id, "status": CREATING, "pid": 0,
                     "bundle": "", "annotations": {}, "dir": path}
@@ -121,7 +124,7 @@ def refresh(state: dict) -> str:
         state["status"] = STOPPED
     elif state.get("paused"):
         state["status"] = PAUSED
-    elif os.path.exists(os.path.join(state["dir"], "exec.fifo")):
+    elif lpath.exists(lpath.join(state["dir"], "exec.fifo")):
         state["status"] = CREATED
     else:
         state["status"] = RUNNING
@@ -151,7 +154,7 @@ def hook_state(state: dict) -> dict:
 def list_ids(root: str) -> list[str]:
     """The ids of all containers under ROOT."""
     try:
-        names = sorted(os.listdir(root))
+        names = sorted(posix.listdir(root))
     except FileNotFoundError:
         return []
-    return [n for n in names if os.path.isfile(os.path.join(root, n, "state.json"))]
+    return [n for n in names if lpath.isfile(lpath.join(root, n, "state.json"))]

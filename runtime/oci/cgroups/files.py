@@ -7,9 +7,10 @@ one command, so buffered Python writes could split or merge them.
 from __future__ import annotations
 
 import errno as _errno
-import os
+import posix  # not os: see runtime.oci.lpath
 import sys
 
+from runtime.oci import lpath
 from runtime.oci.cgroups.errors import CgroupError
 
 
@@ -17,15 +18,15 @@ def write(path: str, value: str | int) -> None:
     """Write ``value`` to the control file ``path`` in a single write(2)."""
     data = str(value).encode()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_WRONLY | posix.O_TRUNC | posix.O_CLOEXEC)
     except OSError as exc:
         raise _error(f"cannot open {path} to write {str(value)!r}", exc) from exc
     try:
-        os.write(fd, data)
+        posix.write(fd, data)
     except OSError as exc:
         raise _error(f"cannot write {str(value)!r} to {path}", exc) from exc
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def read(path: str) -> str:
@@ -73,7 +74,7 @@ def debug(message: str, *args) -> None:
 
 def exists(path: str) -> bool:
     """True when the control file or directory exists."""
-    return os.path.exists(path)
+    return lpath.exists(path)
 
 
 def _error(message: str, exc: OSError) -> CgroupError:

@@ -12,9 +12,10 @@ administrator made, even when a different process (``virtlab-runtime delete``) d
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see runtime.oci.lpath
 import time
 
+from runtime.oci import lpath
 from runtime.oci.cgroups import files
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, InvalidResources
 
@@ -32,11 +33,11 @@ V1_CONTROLLERS = (
 
 def detect_mode(root: str = DEFAULT_ROOT) -> str:
     """The cgroup mode under ``root``: "v2", "hybrid" or "v1"."""
-    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+    if lpath.exists(lpath.join(root, "cgroup.controllers")):
         return "v2"
-    if not os.path.isdir(root):
+    if not lpath.isdir(root):
         raise CgroupUnsupported(f"no cgroup filesystem at {root}")
-    if os.path.exists(os.path.join(root, "unified", "cgroup.controllers")):
+    if lpath.exists(lpath.join(root, "unified", "cgroup.controllers")):
         return "hybrid"
     if v1_mounts(root):
         return "v1"
@@ -66,7 +67,7 @@ def v1_mounts(root: str = DEFAULT_ROOT, mountinfo: str = "/proc/self/mountinfo")
         if fields[sep + 1] != "cgroup":
             continue
         mountpoint = _unescape(fields[4])
-        if os.path.dirname(mountpoint) != root:
+        if lpath.dirname(mountpoint) != root:
             continue
         for opt in fields[sep + 3].split(","):
             if opt in V1_CONTROLLERS:
@@ -76,12 +77,12 @@ def v1_mounts(root: str = DEFAULT_ROOT, mountinfo: str = "/proc/self/mountinfo")
     if root == DEFAULT_ROOT:
         return out
     try:
-        names = sorted(os.listdir(root))
+        names = sorted(posix.listdir(root))
     except OSError:
         return out
     for name in names:
-        path = os.path.join(root, name)
-        if name == "unified" or not os.path.isdir(path):
+        path = lpath.join(root, name)
+        if name == "unified" or not lpath.isdir(path):
             continue
         for part in name.split(","):
             key = "name=systemd" if part == "systemd" else part
@@ -151,7 +152,7 @@ def base_dir(mountpoint: str, mount_root: str, relative: bool, own_path: str | N
     # In a cgroup namespace or a bind-mounted subtree the mount shows only part of the tree.
     if mount_root not in ("", "/") and (own == mount_root or own.startswith(mount_root + "/")):
         own = own[len(mount_root):] or "/"
-    return os.path.join(mountpoint, own.lstrip("/"))
+    return lpath.join(mountpoint, own.lstrip("/"))
 
 
 def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
@@ -162,7 +163,7 @@ def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
     A concurrent ``remove_tree`` may delete a shared parent between two mkdirs; then try
     again. On failure the levels made here are removed again.
     """
-    if not os.path.isdir(base):
+    if not lpath.isdir(base):
         raise CgroupError(f"cannot create cgroup under {base}: no such cgroup")
     made: list[str] = []
     try:
@@ -170,14 +171,14 @@ def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
             path = base
             try:
                 for part in parts:
-                    path = os.path.join(path, part)
+                    path = lpath.join(path, part)
                     try:
-                        os.mkdir(path, 0o755)
+                        posix.mkdir(path, 0o755)
                     except FileExistsError:
                         # One lstat: two checks (isdir, then lexists) race with a concurrent
                         # remove and re-create of the same level.
                         try:
-                            mode = os.lstat(path).st_mode
+                            mode = posix.lstat(path).st_mode
                         except FileNotFoundError:
                             raise FileNotFoundError(path) from None  # removed meanwhile: again
                         if mode & 0o170000 != 0o040000:
@@ -191,11 +192,11 @@ def create_tree(base: str, parts: list[str], on_level=None) -> list[str]:
             except FileNotFoundError:
                 if attempt == 4:
                     raise CgroupError(f"cannot create cgroup {path}: a parent kept disappearing") from None
-                made = [m for m in made if os.path.isdir(m)]
+                made = [m for m in made if lpath.isdir(m)]
             except CgroupError as exc:
                 # ENODEV: a control file of a level another container removed meanwhile
                 if files.is_errno(exc, files.ENOENT, files.ENODEV) and attempt < 4:
-                    made = [m for m in made if os.path.isdir(m)]
+                    made = [m for m in made if lpath.isdir(m)]
                     continue
                 raise
             except OSError as exc:
@@ -210,7 +211,7 @@ def remove_made(made: list[str]) -> None:
     """Undo a partial creation: remove the given directories, deepest first, if still empty."""
     for path in sorted(made, key=len, reverse=True):
         try:
-            os.rmdir(path)
+            posix.rmdir(path)
         except OSError:
             pass
 
@@ -222,7 +223,7 @@ def remove_tree(path: str, stop_at: str, timeout: float = 2.0) -> None:
     ``timeout``. A missing directory is fine (idempotent). ``stop_at`` is never removed.
     """
     try:
-        os.rmdir(path)  # the common case: no child cgroups, no tasks left
+        posix.rmdir(path)  # the common case: no child cgroups, no tasks left
     except (FileNotFoundError, NotADirectoryError):
         return
     except OSError as exc:
@@ -245,25 +246,25 @@ def remove_tree(path: str, stop_at: str, timeout: float = 2.0) -> None:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
     stop_at = stop_at.rstrip("/")
-    parent = os.path.dirname(path)
+    parent = lpath.dirname(path)
     while parent.startswith(stop_at + "/") and created_by_us(parent):
         try:
-            os.rmdir(parent)
+            posix.rmdir(parent)
         except OSError:
             break  # still used by another container, or gone already
-        parent = os.path.dirname(parent)
+        parent = lpath.dirname(parent)
 
 
 def _rmdir_recursive(path: str) -> None:
-    for entry in os.scandir(path):
+    for entry in posix.scandir(path):
         if entry.is_dir(follow_symlinks=False):
             _rmdir_recursive(entry.path)
-    os.rmdir(path)
+    posix.rmdir(path)
 
 
 def _mark_created(path: str) -> None:
     try:
-        os.setxattr(path, CREATED_XATTR, b"1")
+        posix.setxattr(path, CREATED_XATTR, b"1")
     except OSError as exc:
         files.debug("cannot mark %s as created by virtlab (%s); it will be left in place", path, exc.strerror)
 
@@ -271,15 +272,15 @@ def _mark_created(path: str) -> None:
 def created_by_us(path: str) -> bool:
     """True when virtlab created the cgroup directory ``path`` (it carries the tag)."""
     try:
-        return os.getxattr(path, CREATED_XATTR) == b"1"
+        return posix.getxattr(path, CREATED_XATTR) == b"1"
     except OSError:
         return False
 
 
 def under(path: str, root: str) -> bool:
     """True when ``path`` is strictly inside ``root`` once normalised (no .. escapes)."""
-    path = os.path.normpath(path)
-    root = os.path.normpath(root)
+    path = lpath.normpath(path)
+    root = lpath.normpath(root)
     return path.startswith(root.rstrip("/") + "/")
 
 
