@@ -5,8 +5,6 @@ imports what it needs when it runs (checked with `python -X importtime`). No `os
 see runtime.oci.lpath.
 """
 
-from __future__ import annotations
-
 import posix
 import sys
 

@@ -1,7 +1,5 @@
 """The verbs of virtlab-runtime: glue between the parsed command line and the runtime modules."""
 
-from __future__ import annotations
-
 import posix  # not os: see runtime.oci.lpath
 import sys
 

@@ -4,8 +4,6 @@ Kept free of the create-side modules (ctypes, mounts, namespaces) so that these
 verbs start fast; create lives in create.py, exec in execute.py.
 """
 
-from __future__ import annotations
-
 import _signal as signal  # the C module: the signal package imports enum (~3 ms per start)
 import posix  # not os: see runtime.oci.lpath
 import time

@@ -15,8 +15,6 @@ Tree::
     +-- ExecError             the container process could not be started (exit_code 126/127)
 """
 
-from __future__ import annotations
-
 
 class OCIError(Exception):
     """Root of every error raised by runtime.oci."""

@@ -15,11 +15,11 @@ from runtime.oci.errors import SyscallError
 
 TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy treats this name as true
 if TYPE_CHECKING:
-    import ctypes
+    from runtime.oci import cfuncs as ctypes
 else:
-    # Imported by the first Linux(): ~1 ms that `create` then spends in the forked init, in
+    # Imported by the first Linux(): ~0.5 ms that `create` then spends in the forked init, in
     # parallel with the runtime's cgroup setup, instead of before the fork; the constants
-    # below are all the runtime process itself needs.
+    # below are all the runtime process itself needs. Not the ctypes package: see cfuncs.
     ctypes = None
 
 # Syscall numbers glibc has no wrapper for (or only a recent one).
@@ -106,9 +106,9 @@ class Linux:
 
     def __init__(self) -> None:
         global ctypes
-        import ctypes
+        from runtime.oci import cfuncs as ctypes
 
-        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc = ctypes.Library()
         self._libc.syscall.restype = ctypes.c_long
         self._nr = _NR.get(os.uname().machine, _NR["x86_64"])
 
@@ -206,7 +206,7 @@ class Linux:
         # tls, set_tid, set_tid_size, cgroup
         args = (ctypes.c_uint64 * 11)(CLONE_INTO_CGROUP | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID, 0,
                                       tid_slot.value or 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
-        api = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL across the call, as os.fork does
+        api = ctypes.Library(python_api=True)  # keeps the GIL across the call, as os.fork does
         api.syscall.restype = ctypes.c_long
         api.PyOS_BeforeFork()
         pid = api.syscall(ctypes.c_long(self._nr["clone3"]), args, ctypes.c_size_t(ctypes.sizeof(args)))
@@ -229,7 +229,7 @@ class Linux:
     def capget(self) -> tuple[int, int, int]:
         """Return the (effective, permitted, inheritable) capability masks of this thread."""
         hdr = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
-        data = ctypes.create_string_buffer(24)
+        data = ctypes.char_buffer(24)
         self._check(self._syscall("capget", hdr, data), "capget")
         e0, p0, i0, e1, p1, i1 = struct.unpack("6I", data.raw)
         return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32

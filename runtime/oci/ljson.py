@@ -8,8 +8,6 @@ this module drives its scanner and encoder directly, and falls back to json wher
 input errors raise ValueError like json.loads.
 """
 
-from __future__ import annotations
-
 try:
     import _json
 except ImportError:  # pragma: no cover - CPython always has it

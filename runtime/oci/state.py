@@ -6,8 +6,6 @@ count), ``exec.fifo`` exists while the container is created, and the pause flag
 is set by pause/resume. A status of ``creating`` is written while `create` works.
 """
 
-from __future__ import annotations
-
 import posix  # not os: see runtime.oci.lpath
 
 from runtime.oci import ljson as json

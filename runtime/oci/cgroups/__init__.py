@@ -12,8 +12,6 @@ Importing this package reads nothing and imports only the path helpers; the v1 o
 module is imported by the first ``open_manager`` or ``load_manager`` call.
 """
 
-from __future__ import annotations
-
 from runtime.oci.cgroups.errors import CgroupError, CgroupUnsupported, FreezeTimeout, InvalidResources
 from runtime.oci.cgroups.hierarchy import DEFAULT_ROOT, detect_mode, remove_tree, under
 

@@ -9,8 +9,6 @@ Tree::
         +-- FreezeTimeout                    the cgroup did not reach the frozen state in time
 """
 
-from __future__ import annotations
-
 from runtime.oci.errors import CgroupError, CgroupUnsupported
 
 __all__ = ["CgroupError", "CgroupUnsupported", "FreezeTimeout", "InvalidResources"]

@@ -4,8 +4,6 @@ A control file must be written with one write(2) call: the kernel parses each wr
 one command, so buffered Python writes could split or merge them.
 """
 
-from __future__ import annotations
-
 import errno as _errno
 import posix  # not os: see runtime.oci.lpath
 import sys

@@ -10,8 +10,6 @@ parents that virtlab made (``/virtlab`` above ``/virtlab/<id>``) and never one t
 administrator made, even when a different process (``virtlab-runtime delete``) does it.
 """
 
-from __future__ import annotations
-
 import posix  # not os: see runtime.oci.lpath
 import time
 
