@@ -1,7 +1,5 @@
 """The five capability sets of process.capabilities: names, masks, and applying them."""
 
-from __future__ import annotations
-
 import errno
 
 from runtime.oci import linux

@@ -1,7 +1,5 @@
 """A pair of pipes carrying one JSON object per line between the runtime and the container init."""
 
-from __future__ import annotations
-
 import os
 
 from runtime.oci import ljson as json
@@ -16,7 +14,7 @@ class Channel:
         self._buf = b""
 
     @classmethod
-    def pair(cls) -> tuple[Channel, Channel]:
+    def pair(cls) -> "tuple[Channel, Channel]":
         """Two connected channels: (parent side, child side)."""
         a_r, b_w = os.pipe()
         b_r, a_w = os.pipe()

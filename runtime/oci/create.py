@@ -13,15 +13,13 @@ runs the startContainer hooks and execs the program through the sealed launcher.
 P writes state.json and exits; B lives on.
 """
 
-from __future__ import annotations
-
 import _signal as signal  # the C module: the signal package imports enum (~3 ms per start)
 import os
 import time
 
-from runtime.oci import hooks, linux, namespaces, process, spec, state
+from runtime.oci import linux, namespaces, process, spec, state
 from runtime.oci.channel import Channel
-from runtime.oci.container import FIFO, _reap, _remove_dir
+from runtime.oci.container import FIFO, _has_hooks, _reap, _remove_dir
 from runtime.oci.errors import ExecError, OCIError, SpecError, SyscallError
 
 _INIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -150,7 +148,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     st["pid"] = init_pid
     self_join = mgr is not None and _init_can_join_itself(mgr, plan)
     # The init's createContainer hooks may ask for the state: it must be saved before they run.
-    save_first = hooks.has(config.get("hooks"), "createContainer")
+    save_first = _has_hooks(config, "createContainer")
     try:
         if mgr is not None and not self_join:
             mgr.add(init_pid, skip=(mgr.paths[""],) if born else ())
@@ -183,8 +181,9 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
             opts.log("warning", msg["warning"])
         elif "hooks" in msg:
             try:
-                hook_state = state.hook_state(st)
-                hooks.run(config.get("hooks"), "createRuntime", hook_state)
+                from runtime.oci import hooks
+
+                hooks.run(config.get("hooks"), "createRuntime", state.hook_state(st))
             except OCIError as e:
                 ch.send(abort=str(e))
                 raise
@@ -417,6 +416,8 @@ def _child_main(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts:
         # Imported here, in parallel with the runtime's cgroup setup, and before any namespace
         # change: the mapped root of a user namespace may not be able to read the runtime's files.
         from runtime.oci import rootfs  # noqa: F401 - used by _init
+        if _has_hooks(config, "createContainer") or _has_hooks(config, "startContainer"):
+            from runtime.oci import hooks  # noqa: F401 - likewise
         if opts.stdio:
             for i, fd in enumerate(opts.stdio):
                 if fd is not None and fd != i:
@@ -518,12 +519,14 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
         ch.send(warning="no mount namespace: config mounts are ignored and the rootfs is only chroot'ed")
         root_fd = os.dup(opts.rootfs_fd)
     os.close(opts.rootfs_fd)
-    if hooks.has(cfg_hooks, "createRuntime"):
+    if _has_hooks(config, "createRuntime"):
         ch.send(hooks=1)
         reply = ch.recv()
         if not reply or "hooks_done" not in reply:
             os._exit(1)
-    if hooks.has(cfg_hooks, "createContainer"):
+    if _has_hooks(config, "createContainer"):
+        from runtime.oci import hooks
+
         hooks.run(cfg_hooks, "createContainer", state.hook_state(st))
     if "mount" in plan.types:
         rootfs.pivot(root_fd, h, opts.no_pivot)
@@ -559,7 +562,9 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     ch.close()
     _wait_for_start(fifo_fd)
     os.close(fifo_fd)
-    if hooks.has(cfg_hooks, "startContainer"):
+    if _has_hooks(config, "startContainer"):
+        from runtime.oci import hooks  # loaded by _child_main
+
         hooks.run(cfg_hooks, "startContainer", state.hook_state(dict(st, status=state.CREATED)))
     process.reset_signals()
     if seccomp_filter is not None:
@@ -579,7 +584,7 @@ def preload(proc, cfg_hooks) -> None:
         import socket  # noqa: F401
 
         from runtime.oci import console  # noqa: F401
-    if hooks.has(cfg_hooks, "startContainer"):
+    if (cfg_hooks or {}).get("startContainer"):
         import subprocess  # noqa: F401 - hooks.run_one
 
 

@@ -5,8 +5,6 @@ user namespace (where mknod is not allowed) the host node is bind-mounted
 instead, as runc does.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 

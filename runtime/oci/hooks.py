@@ -5,8 +5,6 @@ Failing createRuntime, createContainer, prestart and startContainer hooks fail
 the operation; failing poststart and poststop hooks only log a warning (OCI spec).
 """
 
-from __future__ import annotations
-
 from runtime.oci import ljson as json
 from runtime.oci.errors import HookError
 

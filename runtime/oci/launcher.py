@@ -33,8 +33,6 @@ The program is 57 bytes of x86-64 machine code, assembled from::
     syscall
 """
 
-from __future__ import annotations
-
 import fcntl
 import os
 import struct

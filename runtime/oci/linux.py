@@ -6,8 +6,6 @@ mechanism modules take that instance as a parameter, so unit tests can pass a
 recording fake and check which calls and flags a config produces without root.
 """
 
-from __future__ import annotations
-
 import os
 import struct
 

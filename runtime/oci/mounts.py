@@ -1,7 +1,5 @@
 """config.json mounts: option parsing and mounting one entry safely inside the rootfs."""
 
-from __future__ import annotations
-
 import os
 import stat
 

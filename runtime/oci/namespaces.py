@@ -7,8 +7,6 @@ namespace only applies to children, which is why the init is forked again after
 the unshare.
 """
 
-from __future__ import annotations
-
 import os
 
 from runtime.oci import linux

@@ -8,8 +8,6 @@ evaluates symlinks itself, relative to the same root. Creation (mkdir-all, empty
 files for bind mounts) uses *at calls relative to the parent's fd.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import stat

@@ -7,8 +7,6 @@ no_new_privs set, cwd checked to be inside the root (CVE-2024-21626), and every
 fd above 2 closed except the ones passed on purpose.
 """
 
-from __future__ import annotations
-
 import _signal as signal  # the C module: the signal package imports enum (~3 ms per start)
 import errno
 import os

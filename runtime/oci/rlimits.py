@@ -1,7 +1,5 @@
 """process.rlimits: parse RLIMIT_* names and apply them with setrlimit."""
 
-from __future__ import annotations
-
 import errno
 import os
 import resource

@@ -7,8 +7,6 @@ createContainer hooks-- pivot_root (or MS_MOVE + chroot with --no-pivot), the
 rootfs propagation of the new /, masked and read-only paths, and a read-only root.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import stat
@@ -28,7 +26,7 @@ def propagation_flag(config: dict) -> int:
 
 
 def prepare(config: dict, rootfs: str, host=None, userns: bool = False, rootfs_fd: int | None = None,
-            tree_fd: int = -1, stop_before_cgroup: bool = False) -> Prepared:
+            tree_fd: int = -1, stop_before_cgroup: bool = False) -> "Prepared":
     """Bind the rootfs and mount the config's entries (see mount_all); return the Prepared rootfs.
 
     TREE_FD, a detached copy of the rootfs made before entering a user namespace, is attached

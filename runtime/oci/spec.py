@@ -1,7 +1,5 @@
 """The bundle's config.json: loading, validation, and the default spec that `spec` writes."""
 
-from __future__ import annotations
-
 import os
 
 from runtime.oci import ljson as json
