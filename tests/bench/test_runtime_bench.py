@@ -3,7 +3,8 @@
 A/B interleaved in one run (the order flips every round), medians and their ratio, plus
 the peak RSS of the runtime process (wait4), the median of each command of the lifecycle, and
 each program's floor: `runc --version` against the launcher's interpreter running nothing
-(`python3.11 -SI -c pass`), which every virtlab-runtime command pays. Targets: ratio <= 1.0 and peak RSS < 30 MiB.
+(`python3.11 -SI -c pass`, and "floor-exit": the same ended with os._exit, as every command
+ends), which every virtlab-runtime command pays. Targets: ratio <= 1.0 and peak RSS < 30 MiB.
 Run it with `pytest -m bench -s tests/bench/test_runtime_bench.py` or as a script:
 `.venv/bin/python tests/bench/test_runtime_bench.py [ROUNDS]` (prints a table and a JSON line).
 The same comparison with hyperfine (not interleaved per round, but easy to repeat):
@@ -94,6 +95,18 @@ def floor(runtime: str, root: str, bundle: Path, cid: str) -> tuple[float, float
     return timed(shebang + ["-c", "pass"])
 
 
+def floor_exit(runtime: str, root: str, bundle: Path, cid: str) -> tuple[float, float]:
+    """The floor as the runtime pays it: the interpreter, then os._exit (cli.run() skips the teardown).
+
+    `python3.11 -SI -c pass` also finalizes the interpreter (~0.9 ms here), which no command does.
+    """
+    if os.path.basename(runtime) == "runc":
+        return timed([runtime, "--version"], quiet=True)
+    with open(runtime) as f:
+        shebang = f.readline()[2:].split()
+    return timed(shebang + ["-c", "import posix; posix._exit(0)"])
+
+
 def run_once(runtime: str, root: str, bundle: Path, cid: str) -> tuple[float, float]:
     """One `run` (create, start, wait, delete)."""
     return timed([runtime, "--root", root, "run", "--bundle", str(bundle), cid])
@@ -122,7 +135,8 @@ def compare(rounds: int = 30, warmup: int = 3) -> dict:
             order = names if i % 2 == 0 else names[::-1]
             for name in order:
                 exe, root = runtimes[name]
-                for op, fn in (("create+start+delete", lifecycle), ("run", run_once), ("floor", floor)):
+                for op, fn in (("create+start+delete", lifecycle), ("run", run_once), ("floor", floor),
+                               ("floor-exit", floor_exit)):
                     dt, c = fn(exe, root, bundle, f"b{i}")
                     if i >= warmup:
                         samples.setdefault((name, op), []).append(dt)
