@@ -180,6 +180,7 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
     tmpfs.flags = base_flags
     mounts.mount_entry(tmpfs, root_fd, rootfs, h)
     own: list[tuple[str, str]] | None = None  # /proc/self/cgroup, read once if at all
+    binds: list[str] = []  # given their flags together, below
     for key, (mountpoint, options) in sorted(hierarchies.items()):
         name = os.path.basename(mountpoint)
         dest = f"{m.destination.rstrip('/')}/{name}"
@@ -198,14 +199,9 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
                         own = _own_cgroups()
                     src = _own_cgroup_dir(mountpoint, key, own)
                 h.mount(src, target, "bind", linux.MS_BIND | linux.MS_REC, None)
+                binds.append(dest)
         finally:
             os.close(fd)
-        if not own_cgroupns:
-            fd = paths.open_in_root(root_fd, dest, host=h)  # the new mount, not the covered dir
-            try:
-                h.mount(None, paths.fd_path(fd), None, linux.MS_REMOUNT | linux.MS_BIND | base_flags | ro, None)
-            finally:
-                os.close(fd)
         # cpu,cpuacct style co-mounts get the per-controller symlinks tools expect.
         if "," in name:
             for sub in name.split(","):
@@ -216,10 +212,34 @@ def mount_cgroup(m: mounts.MountSpec, root_fd: int, rootfs: str, h, namespaces: 
                     pass
                 finally:
                     os.close(pfd)
+    if binds:
+        _set_bind_flags(root_fd, m.destination, binds, base_flags | ro, h)
     if ro:
         fd = paths.open_in_root(root_fd, m.destination, host=h)
         try:
             h.mount(None, paths.fd_path(fd), None, linux.MS_REMOUNT | linux.MS_RDONLY | base_flags, "mode=755")
+        finally:
+            os.close(fd)
+
+
+def _set_bind_flags(root_fd: int, top: str, binds: list[str], flags: int, h) -> None:
+    """Give the bind mounts BINDS under TOP (a tmpfs) the mount FLAGS.
+
+    One recursive mount_setattr from TOP (Linux 5.12+; the tmpfs gets FLAGS too, which it is
+    given anyway) instead of one bind remount per hierarchy: ten fewer mount calls in `create`.
+    """
+    fd = paths.open_in_root(root_fd, top, host=h)
+    try:
+        h.set_mount_flags(fd, flags)
+        return
+    except SyscallError:
+        pass  # before 5.12: one remount each
+    finally:
+        os.close(fd)
+    for dest in binds:
+        fd = paths.open_in_root(root_fd, dest, host=h)  # the new mount, not the covered dir
+        try:
+            h.mount(None, paths.fd_path(fd), None, linux.MS_REMOUNT | linux.MS_BIND | flags, None)
         finally:
             os.close(fd)
 

@@ -30,6 +30,9 @@ class RecordingLinux(linux.Linux):
         real = os.readlink(target) if target.startswith("/proc/self/fd/") else target
         self._rec("mount", source, real, fstype, flags, data)
 
+    def set_mount_flags(self, fd, flags):
+        self._rec("set_mount_flags", os.readlink(f"/proc/self/fd/{fd}"), flags)
+
     def umount2(self, target, flags=0):
         self._rec("umount2", target, flags)
 

@@ -206,3 +206,29 @@ def test_syscall_seam_without_the_ctypes_package():
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False"]
+
+
+def test_set_mount_flags_maps_ms_flags_like_a_bind_remount():
+    """linux.set_mount_flags: mount(2) MS_* flags as mount_setattr attributes, everything else cleared."""
+    import struct
+
+    from runtime.oci import linux
+
+    h = linux.Linux()
+    seen = []
+    h._syscall = lambda name, *args: seen.append((name, args)) or 0  # type: ignore[method-assign]
+    cases = {
+        linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC | linux.MS_RELATIME:
+            linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV | linux.MOUNT_ATTR_NOEXEC,
+        linux.MS_NOATIME | linux.MS_NODIRATIME: linux.MOUNT_ATTR_NOATIME | linux.MOUNT_ATTR_NODIRATIME,
+        linux.MS_NOATIME | linux.MS_STRICTATIME: linux.MOUNT_ATTR_STRICTATIME,  # strictatime wins, as in mount(2)
+        0: linux.MOUNT_ATTR_RELATIME,
+    }
+    for flags, want in cases.items():
+        seen.clear()
+        h.set_mount_flags(7, flags)
+        (name, args), = seen
+        assert name == "mount_setattr" and args[0] == 7
+        attr_set, attr_clr, propagation, userns = struct.unpack("QQQQ", args[3])
+        assert (attr_set, propagation, userns) == (want, 0, 0), hex(flags)
+        assert attr_clr & linux.MOUNT_ATTR__ATIME == linux.MOUNT_ATTR__ATIME and attr_clr & linux.MOUNT_ATTR_RDONLY
