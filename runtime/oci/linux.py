@@ -15,9 +15,8 @@ TYPE_CHECKING = False  # importing typing costs more than it is worth here; mypy
 if TYPE_CHECKING:
     from runtime.oci import cfuncs as ctypes
 else:
-    # Imported by the first Linux(): ~0.5 ms that `create` then spends in the forked init, in
-    # parallel with the runtime's cgroup setup, instead of before the fork; the constants
-    # below are all the runtime process itself needs. Not the ctypes package: see cfuncs.
+    # Imported by the first Linux() (~0.5 ms): commands that make no syscall through the seam
+    # (start, delete, state) only need the constants below. Not the ctypes package: see cfuncs.
     ctypes = None
 
 # Syscall numbers glibc has no wrapper for (or only a recent one).
