@@ -1,4 +1,4 @@
-"""The one narrow seam for raw Linux syscalls, through ctypes.
+"""The one narrow seam for raw Linux syscalls, through _ctypes (runtime.oci.cfuncs).
 
 Every privileged kernel call of the runtime (mount, pivot_root, unshare, setns,
 capset, prctl, openat2, ...) goes through an instance of :class:`Linux`. The
