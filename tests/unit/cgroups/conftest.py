@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posix
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ def fakefs(tmp_path, monkeypatch):
                 fs.populate(str(path))
 
     monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(posix, "mkdir", mkdir)  # the cgroup helpers call posix (no os on delete's path)
     real_rmdir = os.rmdir
 
     def rmdir(path, *args, **kwargs):
@@ -36,6 +38,7 @@ def fakefs(tmp_path, monkeypatch):
         real_rmdir(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "rmdir", rmdir)
+    monkeypatch.setattr(posix, "rmdir", rmdir)
 
     from runtime.oci.cgroups import files
 
