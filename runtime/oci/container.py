@@ -50,7 +50,7 @@ def start(root: str, container_id: str) -> dict:
     if not config.get("process"):
         _kill_and_wait(st)
         raise OCIError(f"cannot start container {container_id}: its config has no process")
-    if _has_hooks(config, "prestart"):
+    if has_hooks(config, "prestart"):
         # The OCI spec runs prestart hooks as part of start, in the runtime namespace.
         from runtime.oci import hooks
 
@@ -72,16 +72,17 @@ def start(root: str, container_id: str) -> dict:
         posix.close(fd)
     posix.unlink(fifo)
     st["status"] = state.RUNNING
-    if _has_hooks(config, "poststart"):
+    if has_hooks(config, "poststart"):
         from runtime.oci import hooks
 
         hooks.run(config.get("hooks"), "poststart", state.hook_state(st), warn=_warn)
     return st
 
 
-def _has_hooks(config: dict, kind: str) -> bool:
-    """hooks.has for one kind, without importing the hooks module when there are none."""
-    return bool((config.get("hooks") or {}).get(kind))
+def has_hooks(config: dict | None, *kinds: str) -> bool:
+    """True when the config has a hook of any of KINDS (asked before importing the hooks module)."""
+    hooks = (config or {}).get("hooks") or {}
+    return any(hooks.get(k) for k in kinds)
 
 
 def _warn(message: str) -> None:
@@ -184,7 +185,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                 mgr.thaw()
     config = st.get("config") or {}
     try:
-        if _has_hooks(config, "poststop"):
+        if has_hooks(config, "poststop"):
             from runtime.oci import hooks
 
             st["status"] = state.STOPPED

@@ -19,7 +19,7 @@ import time
 
 from runtime.oci import linux, namespaces, process, spec, state
 from runtime.oci.channel import Channel
-from runtime.oci.container import FIFO, _has_hooks, _reap, _remove_dir
+from runtime.oci.container import FIFO, _reap, _remove_dir, has_hooks
 from runtime.oci.errors import ExecError, OCIError, SpecError, SyscallError
 
 _INIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -84,7 +84,7 @@ def create(root: str, container_id: str, bundle: str, opts: Options) -> dict:
         # thread held at the fork. Before any namespace change too: the mapped root of a user
         # namespace may not be able to read the runtime's files.
         from runtime.oci import rootfs  # noqa: F401 - used by _init
-        if _has_hooks(config, "createContainer") or _has_hooks(config, "startContainer"):
+        if has_hooks(config, "createContainer", "startContainer"):
             from runtime.oci import hooks  # noqa: F401 - likewise
         linux.host()
         if opts.subreaper:
@@ -155,7 +155,7 @@ def _parent_create(ch: Channel, a_pid: int, config: dict, plan, st: dict, opts: 
     st["pid"] = init_pid
     self_join = mgr is not None and _init_can_join_itself(mgr, plan)
     # The init's createContainer hooks may ask for the state: it must be saved before they run.
-    save_first = _has_hooks(config, "createContainer")
+    save_first = has_hooks(config, "createContainer")
     try:
         if mgr is not None and not self_join:
             mgr.add(init_pid, skip=(mgr.paths[""],) if born else ())
@@ -206,8 +206,12 @@ def _send_go(ch: Channel, joiner) -> None:
     if joiner is None:
         ch.send(go=1)
         return
-    ch.send(go=1, join=sorted({d for key, d in joiner.paths.items() if key}),
-            cgroup_dirs=sorted(set(joiner.paths.values())))
+    ch.send(go=1, join=v1_dirs(joiner), cgroup_dirs=sorted(set(joiner.paths.values())))
+
+
+def v1_dirs(mgr) -> list[str]:
+    """The manager's cgroup v1 directories (its paths but the cgroup2 one, keyed ""), sorted."""
+    return sorted({d for key, d in mgr.paths.items() if key})
 
 
 def _init_born_in_cgroup(config: dict, plan) -> bool:
@@ -494,7 +498,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     userns = "user" in plan.types
     seccomp_filter = _build_seccomp(config, proc, launcher_fd)  # libseccomp is loaded from the host, now
     cfg_hooks = config.get("hooks")
-    preload(proc, cfg_hooks)
+    preload(proc, config)
     prepared = None
     if "mount" in plan.types and not plan.unshare & linux.CLONE_NEWCGROUP:
         # The mounts before the first cgroup mount do not need our cgroup: do them while P creates it.
@@ -521,12 +525,12 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
         ch.send(warning="no mount namespace: config mounts are ignored and the rootfs is only chroot'ed")
         root_fd = os.dup(opts.rootfs_fd)
     os.close(opts.rootfs_fd)
-    if _has_hooks(config, "createRuntime"):
+    if has_hooks(config, "createRuntime"):
         ch.send(hooks=1)
         reply = ch.recv()
         if not reply or "hooks_done" not in reply:
             os._exit(1)
-    if _has_hooks(config, "createContainer"):
+    if has_hooks(config, "createContainer"):
         from runtime.oci import hooks
 
         hooks.run(cfg_hooks, "createContainer", state.hook_state(st))
@@ -564,7 +568,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
     ch.close()
     _wait_for_start(fifo_fd)
     os.close(fifo_fd)
-    if _has_hooks(config, "startContainer"):
+    if has_hooks(config, "startContainer"):
         from runtime.oci import hooks  # loaded by create(), before the fork
 
         hooks.run(cfg_hooks, "startContainer", state.hook_state(dict(st, status=state.CREATED)))
@@ -578,7 +582,7 @@ def _init(ch: Channel, config: dict, plan, proc, rfs: str, st: dict, opts: Optio
         os._exit(e.exit_code)
 
 
-def preload(proc, cfg_hooks) -> None:
+def preload(proc, config: dict | None) -> None:
     """Import now what is needed after pivot_root or setns(mnt), where the host's modules are out of reach."""
     import select  # noqa: F401 - _wait_for_start
 
@@ -586,7 +590,7 @@ def preload(proc, cfg_hooks) -> None:
         import socket  # noqa: F401
 
         from runtime.oci import console  # noqa: F401
-    if (cfg_hooks or {}).get("startContainer"):
+    if has_hooks(config, "startContainer"):
         import subprocess  # noqa: F401 - hooks.run_one
 
 

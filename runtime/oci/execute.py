@@ -22,6 +22,7 @@ from runtime.oci.create import (
     _unset_subreaper,
     _write_pid_file,
     fork_into,
+    v1_dirs,
 )
 from runtime.oci.errors import ExecError, OCIError, SpecError, StateError, SyscallError
 
@@ -151,7 +152,7 @@ def _join_cgroups(st: dict) -> int:
     if "user" in (st.get("types") or []):
         mgr.add(os.getpid())
         return -1
-    _join_self(sorted({d for key, d in mgr.paths.items() if key}))
+    _join_self(v1_dirs(mgr))
     if "" not in mgr.paths:
         return -1
     return os.open(mgr.paths[""], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # before setns(mnt)

@@ -12,11 +12,6 @@ KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "post
 FATAL = {"prestart", "createRuntime", "createContainer", "startContainer"}
 
 
-def has(config_hooks: dict | None, *kinds: str) -> bool:
-    """True when any of KINDS has at least one hook."""
-    return any((config_hooks or {}).get(k) for k in kinds)
-
-
 def run(config_hooks: dict | None, kind: str, state: dict, warn=None) -> None:
     """Run the hooks of KIND in order; raise HookError for a fatal kind, else call WARN(message)."""
     for i, hook in enumerate((config_hooks or {}).get(kind) or []):
