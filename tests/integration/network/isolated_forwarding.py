@@ -1,6 +1,6 @@
 """Run inside a fresh network namespace: with ip_forward=1 there, are two networks kept apart?
 
-Used by test_isolation.py: `unshare --net --mount` gives this script a network namespace of its
+Used by test_network_backends.py: `unshare --net --mount` gives this script a network namespace of its
 own, so ip_forward=1 and the firewall backend's rules exist only there (the host's forwarding
 sysctl and rules are never touched), and everything dies with the namespace even if the script fails.
 Prints one `key value` line per check.

@@ -1,6 +1,6 @@
 """Run inside a fresh network namespace (and a sysfs of its own): publish a port with one firewall backend.
 
-Used by test_backends.py: `unshare --net --mount` gives this script a private netns, so the
+Used by test_network_backends.py: `unshare --net --mount` gives this script a private netns, so the
 firewall backend under test (nftables or iptables) changes nothing on the host, and
 everything it made dies with the namespace even if the script fails.
 Prints one `key value` line per check.
