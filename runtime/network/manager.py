@@ -286,11 +286,11 @@ class NetworkManager:
                 ipam.check_free(net, taken, routes)
             gw = ipam.parse_gateway(gateway, net)
             rec = self._new_record(name, net, gw, internal, labels=labels)
-            self._create_bridge(rec)
+            self.store.save_network(rec)  # first, as every change here: a bridge is made on demand again
             try:
-                self.store.save_network(rec)
+                self._create_bridge(rec)
             except BaseException:
-                self._delete_bridge(rec)
+                self.store.drop_network(rec["id"])
                 raise
             return rec
 
@@ -405,7 +405,7 @@ class NetworkManager:
             self._drop_table_if_unused()
             raise
         try:
-            self._isolate(rec["bridge"])  # `create` saves the record only after this
+            self._isolate()
         except BaseException:
             self._delete_bridge(rec)
             self._drop_table_if_unused()
@@ -416,7 +416,7 @@ class NetworkManager:
             self.links.delete_link(rec["bridge"])
             self._isolate()
 
-    def _isolate(self, adding: str | None = None) -> None:
+    def _isolate(self) -> None:
         """Rewrite the forward rules that keep the store's bridges apart (docker's DOCKER-ISOLATION).
 
         They matter on a host that forwards IPv4 (docker, podman's CNI and libvirt turn it on):
@@ -424,8 +424,7 @@ class NetworkManager:
         """
         fw = self._firewall_or_none()
         if fw is not None and fw.exists():
-            ours = {r["bridge"] for r in self.store.networks() if self._owns_link(r["bridge"])}
-            fw.isolate(sorted(ours | ({adding} if adding else set())))
+            fw.isolate(sorted(r["bridge"] for r in self.store.networks() if self._owns_link(r["bridge"])))
 
     def _owns_link(self, name: str) -> bool:
         """True when the link's ifalias says this store made it (never delete another store's link)."""
