@@ -143,10 +143,7 @@ def setup(engine: Any, rec: dict[str, Any]) -> str | None:
         if isinstance(exc, EngineError):
             raise
         raise EngineError(f"cannot attach container {rec['Name']} to network {net}: {exc}") from exc
-    from dataclasses import asdict, is_dataclass  # runtime.network's records; it has loaded dataclasses
-
-    a = asdict(att) if is_dataclass(att) and not isinstance(att, type) else dict(vars(att))
-    a["ports"] = [asdict(p) if is_dataclass(p) and not isinstance(p, type) else p for p in a.get("ports") or []]
+    a = att.to_dict()
     # the network keeps this hosts file current as peers come and go; it is bind-mounted as is
     rec["NetworkSettings"] = {"Networks": {net: a}, "NetnsPath": str(path), "HostsPath": hosts_path}
     return str(path)

@@ -28,7 +28,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from runtime.network import hosts as hostsfile
@@ -67,6 +67,10 @@ class Attachment:
     network_id: str = ""
     host_ifname: str = ""
     bridge: str = ""
+
+    def to_dict(self) -> dict:
+        """Plain dict (ports too) for the engine's record and `inspect`."""
+        return asdict(self)
 
 
 def _now() -> str:
